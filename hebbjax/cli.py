@@ -1,0 +1,115 @@
+"""``hebbjax`` command line: parses, builds, calls the library. No logic lives here.
+
+    hebbjax evolve [--config cartpole_hebbian] [--workdir runs/NAME] [--resume] [--config.F=V ...]
+    hebbjax eval   --workdir runs/NAME [--episodes 10] [--seed 0] [--plot]
+
+``--config`` takes a path to a ``.py`` file with ``get_config()`` or the name of a shipped
+config (``hebbjax/configs``); any field can be overridden as ``--config.es.population_size=512``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from typing import Callable, Sequence
+
+from absl import flags
+from ml_collections import config_flags
+
+import hebbjax.configs
+
+DEFAULT_CONFIG = "cartpole_hebbian"
+USAGE = __doc__
+
+
+def resolve_config_path(value: str) -> str:
+  """A config name (``cartpole_static``) -> the shipped file; paths are returned as they are."""
+  path, _, overrides = value.partition(":")
+  if pathlib.Path(path).exists():
+    return value
+  shipped = pathlib.Path(hebbjax.configs.__file__).parent / f"{path.removesuffix('.py')}.py"
+  if shipped.exists():
+    return str(shipped) + (f":{overrides}" if overrides else "")
+  names = sorted(p.stem for p in shipped.parent.glob("*.py") if p.stem != "__init__")
+  raise ValueError(f"--config={value}: no such file, nor a shipped config ({', '.join(names)})")
+
+
+def _resolve_config_args(args: Sequence[str]) -> list[str]:
+  out, i = [], 0
+  while i < len(args):
+    arg = args[i]
+    if arg.startswith("--config="):
+      out.append("--config=" + resolve_config_path(arg.split("=", 1)[1]))
+    elif arg == "--config" and i + 1 < len(args):
+      out.append("--config=" + resolve_config_path(args[i + 1]))
+      i += 1
+    else:
+      out.append(arg)
+    i += 1
+  return out
+
+
+def _evolve(fv):
+  from hebbjax.commands import evolve
+  config = fv.config
+  workdir = fv.workdir or f"runs/{pathlib.Path(fv['config'].config_filename).stem}"
+  evolve.evolve(config, workdir, resume=fv.resume)
+
+
+def _eval(fv):
+  from hebbjax.commands import evaluate
+  if not fv.workdir:
+    raise ValueError("--workdir: required (the directory of a run made by `hebbjax evolve`)")
+  evaluate.evaluate(fv.workdir, episodes=fv.episodes, seed=fv.seed, plot=fv.plot)
+
+
+def _define_evolve(fv):
+  config_flags.DEFINE_config_file(
+      "config", str(pathlib.Path(hebbjax.configs.__file__).parent / f"{DEFAULT_CONFIG}.py"),
+      "Config file or shipped config name.", flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).",
+                      flag_values=fv)
+  flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.",
+                    flag_values=fv)
+
+
+def _define_eval(fv):
+  flags.DEFINE_string("workdir", None, "Directory of a run made by `hebbjax evolve`.",
+                      flag_values=fv)
+  flags.DEFINE_integer("episodes", 10, "Episodes to roll out.", flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "Seed of the evaluation episodes.", flag_values=fv)
+  flags.DEFINE_bool("plot", False, "Save a picture of the weights over one episode.",
+                    flag_values=fv)
+
+
+COMMANDS: dict[str, tuple[Callable, Callable]] = {
+    "evolve": (_define_evolve, _evolve),
+    "eval": (_define_eval, _eval),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv if argv is None else argv)
+  if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+    print(USAGE)
+    return 0
+  command = argv[1]
+  if command not in COMMANDS:
+    print(f"hebbjax: unknown command {command!r}; expected one of {', '.join(COMMANDS)}",
+          file=sys.stderr)
+    return 2
+  define, run = COMMANDS[command]
+  fv = flags.FlagValues()
+  define(fv)
+  try:
+    fv([f"hebbjax {command}", *_resolve_config_args(argv[2:])])
+    run(fv)
+  except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as error:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    print(f"hebbjax {command}: error: {message}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,1 @@
+"""What each ``hebbjax`` command does, as library functions the CLI calls."""

@@ -1,0 +1,101 @@
+"""``hebbjax evolve``: evolve a Hebbian rule (or static weights) with OpenAI-ES."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from hebbjax import evolution, experiment, interop
+from hebbjax.run import loop, metrics as metrics_lib, plots, workdir as workdir_lib
+
+BEST_PARAMS_FILE = "best_params.npz"
+FITNESS_PLOT = "fitness.png"
+
+
+def initial_state(config: ml_collections.ConfigDict, task: evolution.Task, es) -> dict[str, Any]:
+  """The run state before the first generation (also the template checkpoints restore into)."""
+  init_key = jax.random.fold_in(jax.random.key(int(config.seed)), 0)
+  es_state = es.init(task.policy.init_params(init_key))
+  return {
+      "es": es_state,
+      "best_params": es_state.mean,
+      "best_return": jnp.float32(-jnp.inf),
+      "finished": jnp.bool_(False),
+  }
+
+
+def save_best(workdir, state, task: evolution.Task, config) -> pathlib.Path:
+  path = pathlib.Path(workdir) / BEST_PARAMS_FILE
+  interop.save_params(path, state["best_params"], layer_sizes=task.policy.layer_sizes,
+                      kind=config.network.kind, rule=config.network.get("rule", ""))
+  return path
+
+
+def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -> dict[str, Any]:
+  """Runs (or resumes) an evolution experiment; returns the final state."""
+  task = experiment.build_task(config)
+  es = experiment.build_es(config)
+  run_cfg = config.run
+  if int(run_cfg.eval_every) < 1 or int(run_cfg.eval_episodes) < 1:
+    raise ValueError("run.eval_every and run.eval_episodes: expected positive integers")
+  workdir = workdir_lib.prepare(workdir, config, resume=resume)
+
+  generation = evolution.make_generation_step(es, task)
+  evaluator = evolution.make_evaluator(task)
+  base_key = jax.random.key(int(config.seed))
+  generation_key = jax.random.fold_in(base_key, 1)
+  eval_key = jax.random.fold_in(base_key, 2)
+  target = run_cfg.get("target_return")
+
+  def step_fn(state, step):
+    start = time.perf_counter()
+    es_state, m = generation(state["es"], jax.random.fold_in(generation_key, step))
+    m = jax.device_get(m)
+    seconds = time.perf_counter() - start
+    metrics = {k: float(v) for k, v in m.items()}
+    metrics["env_steps_per_s"] = metrics["env_steps"] / seconds
+    metrics["seconds"] = seconds
+    state = dict(state, es=es_state)
+    if (step + 1) % int(run_cfg.eval_every) == 0:
+      keys = jax.random.split(jax.random.fold_in(eval_key, step), int(run_cfg.eval_episodes))
+      returns = np.asarray(evaluator(es_state.mean, keys).total_return)
+      metrics["eval_return_mean"] = float(returns.mean())
+      metrics["eval_return_std"] = float(returns.std())
+      if returns.mean() > float(state["best_return"]):
+        state.update(best_params=es_state.mean, best_return=jnp.float32(returns.mean()))
+      if target is not None and returns.mean() >= float(target):
+        state["finished"] = jnp.bool_(True)
+    return state, metrics
+
+  def describe(m):
+    fields = {"best": f"{m['fitness_max']:.1f}", "mean": f"{m['fitness_mean']:.1f}",
+              "steps/s": f"{m['env_steps_per_s']:,.0f}"}
+    if "eval_return_mean" in m:
+      fields["eval"] = f"{m['eval_return_mean']:.1f}"
+    if m.get("nonfinite"):
+      fields["nonfinite"] = str(int(m["nonfinite"]))
+    return fields
+
+  state = initial_state(config, task, es)
+  label = f"{config.network.kind} {config.env.name}"
+  state, steps = loop.run_loop(
+      workdir=workdir, state=state, num_steps=int(run_cfg.num_generations), step_fn=step_fn,
+      checkpoint_every=int(run_cfg.checkpoint_every),
+      max_checkpoints=int(run_cfg.get("max_checkpoints", 3)), resume=resume,
+      describe=describe, is_finished=lambda s: bool(s["finished"]), desc=label,
+  )
+  best_path = save_best(workdir, state, task, config)
+  records = metrics_lib.read(workdir / workdir_lib.METRICS_FILE)
+  plots.plot_curves(records, ["fitness_mean", "fitness_max", "eval_return_mean"],
+                    workdir / FITNESS_PLOT, title=f"{label}: ES fitness",
+                    xlabel="generation", ylabel="return")
+  solved = " (target reached)" if bool(state["finished"]) else ""
+  print(f"generations: {steps}; best evaluated return {float(state['best_return']):.1f}{solved}; "
+        f"best parameters: {best_path}; curve: {workdir / FITNESS_PLOT}")
+  return state

@@ -1,0 +1,115 @@
+"""JAX-native environments (gymnax) and the adapters a policy network needs around them.
+
+A network sees a flat float observation and emits one output per action dimension;
+:class:`EnvSpec` records how to get from one to the other for a given environment:
+
+* observations are flattened (pixels ``[h, w, c]`` become ``[h·w·c]``), discrete observations
+  are one-hot encoded;
+* ``Discrete(n)`` actions take the argmax of ``n`` outputs; ``Box`` actions squash each output
+  with ``tanh`` and rescale it to ``[low, high]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import gymnax
+import jax
+import jax.numpy as jnp
+from gymnax.environments import spaces
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+  """Static facts about an environment that shape the policy network.
+
+  Attributes:
+    name: gymnax id.
+    obs_dim: length of the flattened observation the network sees.
+    obs_one_hot: number of discrete observation values to one-hot encode, or 0.
+    discrete: whether actions are discrete.
+    action_dim: number of network outputs.
+    action_low, action_high: bounds of a continuous action (scalars or per-dimension tuples).
+    action_shape: shape of a continuous action.
+    max_steps: the environment's own episode limit.
+  """
+
+  name: str
+  obs_dim: int
+  obs_one_hot: int
+  discrete: bool
+  action_dim: int
+  action_low: Any = None
+  action_high: Any = None
+  action_shape: tuple[int, ...] = ()
+  max_steps: int = 0
+
+  def observation_vector(self, obs: jax.Array) -> jax.Array:
+    """Environment observation -> ``[obs_dim]`` float32 network input."""
+    if self.obs_one_hot:
+      return jax.nn.one_hot(obs, self.obs_one_hot, dtype=jnp.float32).reshape(-1)
+    return jnp.asarray(obs, jnp.float32).reshape(-1)
+
+  def action(self, output: jax.Array) -> jax.Array:
+    """Network output ``[action_dim]`` -> environment action."""
+    if self.discrete:
+      return jnp.argmax(output).astype(jnp.int32)
+    low = jnp.asarray(self.action_low, jnp.float32)
+    high = jnp.asarray(self.action_high, jnp.float32)
+    squashed = jnp.tanh(output).reshape(self.action_shape)
+    return low + (squashed + 1.0) * 0.5 * (high - low)
+
+
+def _as_static(value):
+  array = jnp.asarray(value)
+  return float(array) if array.ndim == 0 else tuple(float(v) for v in array.reshape(-1))
+
+
+def make_env(name: str, **param_overrides):
+  """Builds a gymnax environment, its parameters and its :class:`EnvSpec`.
+
+  Args:
+    name: a gymnax id such as ``"CartPole-v1"``.
+    **param_overrides: replacements for fields of the environment's default ``EnvParams``.
+
+  Returns:
+    ``(env, env_params, spec)``.
+
+  Raises:
+    ValueError: unknown environment or parameter, or an unsupported space.
+  """
+  if name not in gymnax.registered_envs:
+    raise ValueError(
+        f"env.name={name!r}: expected a gymnax environment, one of "
+        f"{', '.join(gymnax.registered_envs)}"
+    )
+  env, params = gymnax.make(name)
+  unknown = sorted(set(param_overrides) - {f.name for f in dataclasses.fields(params)})
+  if unknown:
+    raise ValueError(f"env.params: {name} has no parameter(s) {', '.join(unknown)}")
+  if param_overrides:
+    params = params.replace(**param_overrides)
+
+  obs_space = env.observation_space(params)
+  if isinstance(obs_space, spaces.Discrete):
+    obs_one_hot, obs_dim = int(obs_space.n), int(obs_space.n)
+  elif isinstance(obs_space, spaces.Box):
+    obs_one_hot, obs_dim = 0, int(math.prod(obs_space.shape))
+  else:
+    raise ValueError(f"env.name={name!r}: observation space {obs_space} is not supported")
+
+  act_space = env.action_space(params)
+  if isinstance(act_space, spaces.Discrete):
+    spec = EnvSpec(name, obs_dim, obs_one_hot, True, int(act_space.n))
+  elif isinstance(act_space, spaces.Box):
+    shape = tuple(int(s) for s in act_space.shape)
+    spec = EnvSpec(
+        name, obs_dim, obs_one_hot, False, int(math.prod(shape)),
+        _as_static(act_space.low), _as_static(act_space.high), shape,
+    )
+  else:
+    raise ValueError(f"env.name={name!r}: action space {act_space} is not supported")
+  max_steps = int(getattr(params, "max_steps_in_episode", 0))
+  return env, params, dataclasses.replace(spec, max_steps=max_steps)

@@ -1,0 +1,88 @@
+"""One ES generation on an environment task, compiled as a single XLA program.
+
+A :class:`Task` bundles an environment, a policy and how episodes are run; :func:`make_generation_step`
+returns a jitted ``step(state, key) -> (state, metrics)`` that asks for a population, rolls every
+member out on the same episode keys (common random numbers: members differ only in their
+parameters), and tells the ES the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from hebbjax import rollout
+from hebbjax.envs import EnvSpec
+from hebbjax.es.open_es import OpenES, OpenESState
+
+
+class Task(NamedTuple):
+  """What a member is evaluated on.
+
+  Attributes:
+    env, env_params, spec: from :func:`hebbjax.envs.make_env`.
+    policy: a Hebbian or static policy.
+    horizon: steps computed per episode.
+    episodes: episodes per member per generation; fitness is their mean return.
+  """
+
+  env: Any
+  env_params: Any
+  spec: EnvSpec
+  policy: Any
+  horizon: int
+  episodes: int
+
+
+def episode_returns(task: Task, h: jax.Array, keys: jax.Array) -> rollout.EpisodeResult:
+  """Runs ``h`` on one episode per key; fields are ``[len(keys)]``."""
+  run = lambda k: rollout.episode_return(
+      h, k, task.env, task.env_params, task.spec, task.policy, task.horizon
+  )
+  return jax.vmap(run)(keys)
+
+
+def make_generation_step(
+    es: OpenES, task: Task
+) -> Callable[[OpenESState, jax.Array], tuple[OpenESState, dict[str, jax.Array]]]:
+  """Builds the jitted generation step.
+
+  Returns:
+    ``step(state, key) -> (state, metrics)``. Metrics (scalars): ``fitness_mean``,
+    ``fitness_max`` and ``fitness_min`` (finite members' mean return), ``env_steps`` (steps
+    before episodes ended, summed over the population), ``nonfinite``, ``grad_norm``,
+    ``sigma``.
+  """
+
+  def fitness_fn(episode_keys):
+    def fitness(h):
+      result = episode_returns(task, h, episode_keys)
+      return jnp.mean(result.total_return), jnp.sum(result.length)
+    return fitness
+
+  @jax.jit
+  def step(state: OpenESState, key: jax.Array):
+    ask_key, episode_key = jax.random.split(key)
+    population = es.ask(ask_key, state)
+    evaluation = es.evaluate(
+        state, population, fitness_fn(jax.random.split(episode_key, task.episodes))
+    )
+    new_state, metrics = es.tell(state, population, evaluation.fitness)
+    finite = jnp.isfinite(evaluation.raw)
+    metrics.update(
+        fitness_mean=jnp.sum(jnp.where(finite, evaluation.raw, 0.0))
+        / jnp.maximum(jnp.sum(finite), 1),
+        fitness_max=jnp.max(jnp.where(finite, evaluation.raw, -jnp.inf)),
+        fitness_min=jnp.min(jnp.where(finite, evaluation.raw, jnp.inf)),
+        env_steps=jnp.sum(evaluation.aux),
+    )
+    return new_state, metrics
+
+  return step
+
+
+def make_evaluator(task: Task) -> Callable[[jax.Array, jax.Array], rollout.EpisodeResult]:
+  """Jitted ``evaluate(h, keys) -> EpisodeResult`` with ``[len(keys)]`` fields."""
+  return jax.jit(lambda h, keys: episode_returns(task, h, keys))

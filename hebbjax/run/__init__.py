@@ -1,0 +1,1 @@
+"""The run machinery every command shares: work directory, metrics, checkpoints, progress, plots."""

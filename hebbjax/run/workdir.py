@@ -1,0 +1,75 @@
+"""A run's work directory: its config, and the guard against resuming the wrong run.
+
+Layout of ``workdir/``: ``config.json`` (the config the run started with), ``metrics.jsonl``,
+``checkpoints/`` (orbax), and the pictures and artefacts each command writes at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import ml_collections
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+
+# Fields that only say how long or how often a run does things: a resumed run may change them.
+RESUMABLE_FIELDS = ("run.",)
+
+
+def _flatten(tree, prefix=""):
+  if isinstance(tree, dict):
+    out = {}
+    for key, value in tree.items():
+      out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+  return {prefix[:-1]: tree}
+
+
+def config_to_dict(config: ml_collections.ConfigDict) -> dict:
+  """A JSON round-trippable dict of ``config`` (tuples become lists)."""
+  return json.loads(config.to_json())
+
+
+def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> pathlib.Path:
+  """Creates (or, when resuming, checks) ``workdir`` for ``config``.
+
+  Raises:
+    ValueError: ``resume`` without an earlier run there; a new run over an existing one; a
+      resumed run whose config differs from the saved one (the first differing field is named).
+  """
+  path = pathlib.Path(workdir)
+  saved_path = path / CONFIG_FILE
+  current = config_to_dict(config)
+  if resume:
+    if not saved_path.exists():
+      raise ValueError(f"--workdir={workdir}: no run to resume there (no {CONFIG_FILE})")
+    saved = _flatten(json.loads(saved_path.read_text()))
+    now = _flatten(current)
+    for field in sorted(set(saved) | set(now)):
+      if field.startswith(RESUMABLE_FIELDS):
+        continue
+      if saved.get(field) != now.get(field):
+        raise ValueError(
+            f"--config: field {field}={now.get(field)!r} differs from the checkpointed run's "
+            f"{saved.get(field)!r} in {saved_path}"
+        )
+  else:
+    if (path / CHECKPOINT_DIR).exists() or saved_path.exists():
+      raise ValueError(
+          f"--workdir={workdir}: already holds a run; pass --resume to continue it or choose "
+          "another directory"
+      )
+  path.mkdir(parents=True, exist_ok=True)
+  saved_path.write_text(json.dumps(current, indent=2, sort_keys=True))
+  return path
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  """The config a run in ``workdir`` was started with."""
+  saved_path = pathlib.Path(workdir) / CONFIG_FILE
+  if not saved_path.exists():
+    raise ValueError(f"--workdir={workdir}: no run there (no {CONFIG_FILE})")
+  return ml_collections.ConfigDict(json.loads(saved_path.read_text()))
