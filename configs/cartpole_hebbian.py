@@ -46,7 +46,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.run.num_generations = 60
   config.run.eval_every = 2                # evaluate the ES mean on fresh episodes
   config.run.eval_episodes = 10
-  config.run.target_return = 475.0         # stop once the evaluated mean reaches it (None: never)
+  config.run.target_return = 475.0         # CartPole-v1's "solved" return
+  config.run.stop_at_target = True         # stop once the evaluated mean reaches target_return
+  config.run.target_patience = 2           # ... in this many evaluations in a row
   config.run.checkpoint_every = 10
   config.run.max_checkpoints = 3
   return config

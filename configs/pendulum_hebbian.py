@@ -8,5 +8,5 @@ def get_config():
   config.env.name = "Pendulum-v1"
   config.rollout.episodes = 2
   config.run.num_generations = 200
-  config.run.target_return = None
+  config.run.stop_at_target = False
   return config

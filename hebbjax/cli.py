@@ -63,17 +63,18 @@ def _eval(fv):
   evaluate.evaluate(fv.workdir, episodes=fv.episodes, seed=fv.seed, plot=fv.plot)
 
 
-def _define_evolve(fv):
+def _define_evolve(fv, args):
   config_flags.DEFINE_config_file(
       "config", str(pathlib.Path(hebbjax.configs.__file__).parent / f"{DEFAULT_CONFIG}.py"),
-      "Config file or shipped config name.", flag_values=fv)
+      "Config file or shipped config name.", flag_values=fv, sys_argv=args)
   flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).",
                       flag_values=fv)
   flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.",
                     flag_values=fv)
 
 
-def _define_eval(fv):
+def _define_eval(fv, args):
+  del args
   flags.DEFINE_string("workdir", None, "Directory of a run made by `hebbjax evolve`.",
                       flag_values=fv)
   flags.DEFINE_integer("episodes", 10, "Episodes to roll out.", flag_values=fv)
@@ -100,9 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
   define, run = COMMANDS[command]
   fv = flags.FlagValues()
-  define(fv)
   try:
-    fv([f"hebbjax {command}", *_resolve_config_args(argv[2:])])
+    args = [f"hebbjax {command}", *_resolve_config_args(argv[2:])]
+    define(fv, args)
+    fv(args)
     run(fv)
   except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as error:
     message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from hebbjax import envs, policies
+from hebbjax import envs, policies, rules
 from hebbjax.es.open_es import OpenES
 from hebbjax.evolution import Task
 
@@ -20,6 +20,8 @@ def build_policy(config: ml_collections.ConfigDict, spec: envs.EnvSpec):
   net = config.network
   sizes = policies.mlp_sizes(spec.obs_dim, tuple(net.hidden), spec.action_dim)
   if net.kind == "hebbian":
+    if net.rule not in rules.RULES:
+      raise ValueError(f"network.rule={net.rule!r}: expected one of {', '.join(rules.RULES)}")
     return policies.HebbianPolicy(
         sizes, rule=net.rule, init_scale=float(net.init_scale),
         init_distribution=net.init_distribution, normalise=bool(net.normalise),

@@ -26,6 +26,7 @@ def initial_state(config: ml_collections.ConfigDict, task: evolution.Task, es) -
       "es": es_state,
       "best_params": es_state.mean,
       "best_return": jnp.float32(-jnp.inf),
+      "target_hits": jnp.int32(0),
       "finished": jnp.bool_(False),
   }
 
@@ -51,7 +52,7 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
   base_key = jax.random.key(int(config.seed))
   generation_key = jax.random.fold_in(base_key, 1)
   eval_key = jax.random.fold_in(base_key, 2)
-  target = run_cfg.get("target_return")
+  target = float(run_cfg.target_return) if run_cfg.get("stop_at_target", False) else None
 
   def step_fn(state, step):
     start = time.perf_counter()
@@ -67,10 +68,13 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
       returns = np.asarray(evaluator(es_state.mean, keys).total_return)
       metrics["eval_return_mean"] = float(returns.mean())
       metrics["eval_return_std"] = float(returns.std())
-      if returns.mean() > float(state["best_return"]):
+      # ">=": among equally good centres keep the later, more evolved one.
+      if returns.mean() >= float(state["best_return"]):
         state.update(best_params=es_state.mean, best_return=jnp.float32(returns.mean()))
-      if target is not None and returns.mean() >= float(target):
-        state["finished"] = jnp.bool_(True)
+      if target is not None:
+        hits = int(state["target_hits"]) + 1 if returns.mean() >= target else 0
+        state.update(target_hits=jnp.int32(hits),
+                     finished=jnp.bool_(hits >= int(run_cfg.get("target_patience", 1))))
     return state, metrics
 
   def describe(m):
