@@ -91,3 +91,15 @@ def test_env_errors_and_spaces():
   assert not spec.discrete and spec.action_dim == 1
   _, _, spec = hebbjax.make_env("Breakout-MinAtar")
   assert spec.obs_dim == 400  # 10 x 10 x 4 pixels, flattened
+
+
+@pytest.mark.parametrize("env_name", ["Acrobot-v1", "MountainCarContinuous-v0", "Breakout-MinAtar"])
+def test_other_gymnax_environments_run(env_name):
+  env, params, spec = hebbjax.make_env(env_name)
+  policy = hebbjax.HebbianPolicy(hebbjax.mlp_sizes(spec.obs_dim, (4,), spec.action_dim))
+  results = hebbjax.episode_returns(
+      hebbjax.Task(env, params, spec, policy, 20, 2),
+      policy.init_params(jax.random.key(0)), jax.random.split(jax.random.key(1), 2))
+  assert results.total_return.shape == (2,)
+  assert np.isfinite(np.asarray(results.total_return)).all()
+  assert (np.asarray(results.length) >= 1).all()
