@@ -1,9 +1,12 @@
 """hebbjax: evolved Hebbian plasticity and Reformer attention in pure, vectorised JAX.
 
 The Hebbian half (Najarro & Risi, 2020): per-synapse plasticity rules whose coefficients are
-evolved with OpenAI-ES, a whole population evaluated in one compiled call.
+evolved with OpenAI-ES, a whole population evaluated in one compiled call. The Reformer half
+(Kitaev et al., 2020): locality-sensitive hash families (``hebbjax.lsh``) and bucketed attention
+(``hebbjax.kernels``).
 """
 
+from hebbjax import lsh
 from hebbjax.envs import EnvSpec, make_env
 from hebbjax.es import Evaluation, OpenES, OpenESState, Population, shape_fitness
 from hebbjax.evolution import Task, episode_returns, make_evaluator, make_generation_step
@@ -26,5 +29,5 @@ __all__ = [
     "count_coefficients", "episode_return", "episode_returns", "episode_trace", "fold_rule",
     "forward", "from_original", "hebbian_update", "init_weights", "load_params", "make_env",
     "make_evaluator", "make_generation_step", "mlp_sizes", "normalise_weights", "rule_spec",
-    "save_params", "shape_fitness", "to_original", "weight_layout",
+    "save_params", "shape_fitness", "to_original", "weight_layout", "lsh",
 ]

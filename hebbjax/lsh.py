@@ -1,0 +1,106 @@
+"""Locality-sensitive hash families: pure functions of explicit keys.
+
+Each family maps vectors to integer bucket ids so that near vectors (in the family's metric)
+collide more often than far ones:
+
+* :func:`angular_hash` — the Reformer's hash: a random rotation ``R``, then
+  ``argmax([xR; -xR])`` over ``n_buckets`` directions; several independent rounds at once.
+* :func:`simhash` — signs of random hyperplanes, packed into an id. A bit collides with
+  probability ``1 - θ/π`` for vectors at angle ``θ``.
+* :func:`bit_sampling` — sampled coordinates of binary vectors. A bit collides with probability
+  ``1 - d/n`` at Hamming distance ``d`` of ``n``.
+* :func:`syndrome_hash` — the syndrome ``H·x`` over GF(2) of a binary parity-check matrix ``H``
+  (random-coset hashing; the Slepian–Wolf view of LSH): vectors in the same coset of the code
+  ``{c : Hc = 0}`` share a bucket, so ``x`` and ``x ⊕ c`` always collide.
+
+References:
+  Kitaev, Kaiser & Levskaya, "Reformer: The Efficient Transformer" (2020), Sec. 3;
+  Andoni et al., "Practical and Optimal LSH for Angular Distance" (2015);
+  Charikar, "Similarity Estimation Techniques from Rounding Algorithms" (2002);
+  Indyk & Motwani, "Approximate Nearest Neighbors" (1998).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+MAX_BITS = 30  # bucket ids are int32
+
+
+def _check_bits(name: str, n_bits: int) -> None:
+  if not 1 <= n_bits <= MAX_BITS:
+    raise ValueError(f"{name}={n_bits}: expected 1..{MAX_BITS} bits (int32 bucket ids)")
+
+
+def pack_bits(bits: jax.Array) -> jax.Array:
+  """``[..., n_bits]`` of 0/1 -> ``[...]`` int32 ids, bit ``k`` weighted ``2**k``."""
+  weights = 2 ** jnp.arange(bits.shape[-1], dtype=jnp.int32)
+  return jnp.sum(bits.astype(jnp.int32) * weights, axis=-1)
+
+
+def angular_hash(x: jax.Array, *, key: jax.Array, n_buckets: int, n_rounds: int = 1) -> jax.Array:
+  """Reformer's angular LSH.
+
+  Args:
+    x: ``[..., length, dim]`` vectors (their norm does not matter).
+    key: PRNG key of the random rotations.
+    n_buckets: buckets per round, even.
+    n_rounds: independent hash rounds.
+
+  Returns:
+    ``[..., n_rounds, length]`` int32 bucket ids in ``[0, n_buckets)``.
+  """
+  if n_buckets < 2 or n_buckets % 2:
+    raise ValueError(f"n_buckets={n_buckets}: angular hashing needs an even number >= 2")
+  if n_rounds < 1:
+    raise ValueError(f"n_rounds={n_rounds}: expected at least 1")
+  rotations = jax.random.normal(key, (x.shape[-1], n_rounds, n_buckets // 2), x.dtype)
+  rotated = jnp.einsum("...ld,drb->...rlb", x, rotations)
+  return jnp.argmax(jnp.concatenate([rotated, -rotated], axis=-1), axis=-1).astype(jnp.int32)
+
+
+def simhash(x: jax.Array, *, key: jax.Array, n_bits: int) -> jax.Array:
+  """Signs of ``n_bits`` random hyperplanes, packed: ``[..., dim] -> [...]`` int32."""
+  _check_bits("n_bits", n_bits)
+  planes = jax.random.normal(key, (x.shape[-1], n_bits), x.dtype)
+  return pack_bits(x @ planes > 0)
+
+
+def bit_sampling(x: jax.Array, *, key: jax.Array, n_bits: int) -> jax.Array:
+  """``n_bits`` coordinates of binary vectors, sampled with replacement, packed.
+
+  Args:
+    x: ``[..., n]`` of 0/1 (any integer or bool dtype).
+
+  Returns:
+    ``[...]`` int32 bucket ids.
+  """
+  _check_bits("n_bits", n_bits)
+  coordinates = jax.random.randint(key, (n_bits,), 0, x.shape[-1])
+  return pack_bits(jnp.take(x, coordinates, axis=-1) != 0)
+
+
+def random_parity_check(key: jax.Array, n_checks: int, n: int) -> jax.Array:
+  """A uniformly random binary parity-check matrix ``[n_checks, n]`` (uint8 of 0/1)."""
+  _check_bits("n_checks", n_checks)
+  return jax.random.bernoulli(key, 0.5, (n_checks, n)).astype(jnp.uint8)
+
+
+def syndrome_hash(x: jax.Array, parity_check: jax.Array) -> jax.Array:
+  """Bucket = syndrome ``H·x mod 2``, packed.
+
+  Args:
+    x: ``[..., n]`` binary vectors.
+    parity_check: ``[n_checks, n]`` binary matrix ``H``.
+
+  Returns:
+    ``[...]`` int32 ids; equal for ``x`` and ``x ⊕ c`` whenever ``H c = 0``.
+  """
+  if parity_check.shape[-1] != x.shape[-1]:
+    raise ValueError(
+        f"parity_check.shape={tuple(parity_check.shape)}: needs {x.shape[-1]} columns for x")
+  _check_bits("parity_check rows", parity_check.shape[0])
+  syndrome = jnp.einsum("...n,cn->...c", (x != 0).astype(jnp.int32),
+                        parity_check.astype(jnp.int32)) % 2
+  return pack_bits(syndrome)
