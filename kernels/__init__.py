@@ -1,9 +1,12 @@
-"""Accelerator-facing kernels of hebbjax, installed as ``hebbjax.kernels``.
+"""Attention kernels of hebbjax, installed as ``hebbjax.kernels``.
 
 This folder sits at the top of the repository and is mapped onto ``hebbjax.kernels`` by the
-package build (a top-level ``kernels`` module would collide with an unrelated PyPI package). It
-holds the bucketed-attention kernels of the Reformer half (``jax.lax`` reference and accelerator
-variants) as they are written.
+package build (a top-level ``kernels`` module would collide with an unrelated PyPI package).
+
+* :func:`lsh_attention` — Reformer's bucketed shared-QK attention in ``jax.lax``;
+* :func:`dense_attention`, :func:`chunked_attention` — the references it is tested against.
 """
 
-__all__: list[str] = []
+from hebbjax.kernels.lsh_attention import chunked_attention, dense_attention, lsh_attention
+
+__all__ = ["chunked_attention", "dense_attention", "lsh_attention"]
