@@ -4,9 +4,13 @@ This folder sits at the top of the repository and is mapped onto ``hebbjax.kerne
 package build (a top-level ``kernels`` module would collide with an unrelated PyPI package).
 
 * :func:`lsh_attention` — Reformer's bucketed shared-QK attention in ``jax.lax``;
-* :func:`dense_attention`, :func:`chunked_attention` — the references it is tested against.
+* :func:`dense_attention`, :func:`chunked_attention` — the references it is tested against;
+* :func:`reversible_sequence` — reversible residual layers with a recomputing backward pass.
 """
 
 from hebbjax.kernels.lsh_attention import chunked_attention, dense_attention, lsh_attention
 
-__all__ = ["chunked_attention", "dense_attention", "lsh_attention"]
+from hebbjax.kernels.reversible import plain_sequence, reversible_sequence
+
+__all__ = ["chunked_attention", "dense_attention", "lsh_attention", "plain_sequence",
+           "reversible_sequence"]
