@@ -150,7 +150,8 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array, n_buckets: int
   def one_round(round_buckets):
     order = jnp.argsort(round_buckets * padded + positions, stable=True)
     gather = lambda x: jnp.take(x, order, axis=0)
-    out, lse = _attend_chunks(gather(qk_p), _keys(gather(qk_p)), gather(v_p), order,
+    sorted_qk = gather(qk_p)
+    out, lse = _attend_chunks(sorted_qk, _keys(sorted_qk), gather(v_p), order,
                               gather(valid_p), chunk_length, causal)
     undo = jnp.argsort(order)
     return jnp.take(out, undo, axis=0), jnp.take(lse, undo, axis=0)
