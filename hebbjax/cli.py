@@ -103,10 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   fv = flags.FlagValues()
   try:
     args = [f"hebbjax {command}", *_resolve_config_args(argv[2:])]
-    define(fv, args)
-    fv(args)
+    try:
+      define(fv, args)
+      fv(args)
+    except (KeyError, AttributeError) as error:  # ml_collections: override of a missing field
+      raise ValueError(f"--config: no such field {error}") from None
     run(fv)
-  except (flags.Error, ValueError, KeyError, AttributeError, TypeError) as error:
+  except (flags.Error, ValueError) as error:
     message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     print(f"hebbjax {command}: error: {message}", file=sys.stderr)
     return 2

@@ -6,6 +6,8 @@ anything is compiled.
 
 from __future__ import annotations
 
+import dataclasses
+
 import ml_collections
 
 from hebbjax import envs, policies, rules
@@ -48,5 +50,8 @@ def build_task(config: ml_collections.ConfigDict) -> Task:
 
 def build_es(config: ml_collections.ConfigDict) -> OpenES:
   """The OpenES of ``config.es``."""
-  es = dict(config.es)
-  return OpenES(**es)
+  fields = {f.name for f in dataclasses.fields(OpenES)}
+  unknown = sorted(set(config.es) - fields)
+  if unknown:
+    raise ValueError(f"es.{unknown[0]}: unknown field; expected one of {', '.join(sorted(fields))}")
+  return OpenES(**dict(config.es))

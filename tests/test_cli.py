@@ -55,6 +55,7 @@ def test_evolve_writes_artefacts_and_resume_equals_uninterrupted(tmp_path, capsy
     (["--config.env.name=Nope-v0"], "env.name='Nope-v0'"),
     (["--config.es.sigma_init=-0.1"], "es.sigma_init=-0.1"),
     (["--config=not_a_config"], "--config=not_a_config"),
+    (["--config.es.popsize=8"], "popsize"),
 ])
 def test_bad_input_is_one_line_naming_the_field(tmp_path, capsys, args, message):
   assert cli.main(["hebbjax", "evolve", f"--workdir={tmp_path / 'w'}", *args]) == 2
