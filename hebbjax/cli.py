@@ -1,7 +1,11 @@
 """``hebbjax`` command line: parses, builds, calls the library. No logic lives here.
 
     hebbjax evolve [--config cartpole_hebbian] [--workdir runs/NAME] [--resume] [--config.F=V ...]
-    hebbjax eval   --workdir runs/NAME [--episodes 10] [--seed 0] [--plot]
+    hebbjax train  --config duplication[:lsh1|lsh2|lsh4|full] | bytes_lm[:4k|16k|64k]
+                   [--workdir runs/NAME] [--resume] [--config.F=V ...]
+    hebbjax eval   --workdir runs/NAME [--episodes 10] [--seed 0] [--plot]     (evolve runs)
+                   [--attention full,lsh1,lsh2,lsh4,lsh8] [--batches 4]         (train runs)
+    hebbjax sample --workdir runs/NAME [--prompt TEXT] [--length 200] [--temperature 0.8]
 
 ``--config`` takes a path to a ``.py`` file with ``get_config()`` or the name of a shipped
 config (``hebbjax/configs``); any field can be overridden as ``--config.es.population_size=512``.
@@ -56,37 +60,90 @@ def _evolve(fv):
   evolve.evolve(config, workdir, resume=fv.resume)
 
 
+def _train(fv):
+  from hebbjax.commands import train
+  if fv.config is None:
+    raise ValueError("--config: required, e.g. --config duplication or --config bytes_lm:16k")
+  workdir = fv.workdir or f"runs/{pathlib.Path(fv['config'].config_filename).stem}"
+  train.train(fv.config, workdir, resume=fv.resume)
+
+
 def _eval(fv):
-  from hebbjax.commands import evaluate
+  from hebbjax.run import workdir as workdir_lib
   if not fv.workdir:
-    raise ValueError("--workdir: required (the directory of a run made by `hebbjax evolve`)")
+    raise ValueError("--workdir: required (the directory of a run made by `hebbjax evolve` "
+                     "or `hebbjax train`)")
+  if "model" in workdir_lib.load_config(fv.workdir):
+    from hebbjax.commands import evaluate_lm
+    evaluate_lm.evaluate_lm(fv.workdir, attention=fv.attention, batches=fv.batches)
+    return
+  from hebbjax.commands import evaluate
   evaluate.evaluate(fv.workdir, episodes=fv.episodes, seed=fv.seed, plot=fv.plot)
 
 
-def _define_evolve(fv, args):
-  config_flags.DEFINE_config_file(
-      "config", str(pathlib.Path(hebbjax.configs.__file__).parent / f"{DEFAULT_CONFIG}.py"),
-      "Config file or shipped config name.", flag_values=fv, sys_argv=args)
-  flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).",
-                      flag_values=fv)
-  flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.",
-                    flag_values=fv)
+def _sample(fv):
+  from hebbjax.commands import sample
+  if not fv.workdir:
+    raise ValueError("--workdir: required (the directory of a byte-level `hebbjax train` run)")
+  sample.sample(fv.workdir, prompt=fv.prompt, length=fv.length, temperature=fv.temperature,
+                seed=fv.seed)
+
+
+def _define_run(default_config: str | None):
+  def define(fv, args):
+    default = (str(pathlib.Path(hebbjax.configs.__file__).parent / f"{default_config}.py")
+               if default_config else None)
+    config_flags.DEFINE_config_file("config", default, "Config file or shipped config name.",
+                                    flag_values=fv, sys_argv=args)
+    flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).",
+                        flag_values=fv)
+    flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last "
+                      "checkpoint.", flag_values=fv)
+  return define
 
 
 def _define_eval(fv, args):
   del args
-  flags.DEFINE_string("workdir", None, "Directory of a run made by `hebbjax evolve`.",
-                      flag_values=fv)
-  flags.DEFINE_integer("episodes", 10, "Episodes to roll out.", flag_values=fv)
-  flags.DEFINE_integer("seed", 0, "Seed of the evaluation episodes.", flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Directory of a run made by `hebbjax evolve` or "
+                      "`hebbjax train`.", flag_values=fv)
+  flags.DEFINE_integer("episodes", 10, "Episodes to roll out (evolve runs).", flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "Seed of the evaluation episodes (evolve runs).",
+                       flag_values=fv)
   flags.DEFINE_bool("plot", False, "Save a picture of the weights over one episode.",
                     flag_values=fv)
+  flags.DEFINE_string("attention", "full,lsh1,lsh2,lsh4,lsh8",
+                      "Attention settings to evaluate a trained LM with.", flag_values=fv)
+  flags.DEFINE_integer("batches", 4, "Held-out batches per setting (train runs).",
+                       flag_values=fv)
+
+
+def _define_sample(fv, args):
+  del args
+  flags.DEFINE_string("workdir", None, "Directory of a byte-level `hebbjax train` run.",
+                      flag_values=fv)
+  flags.DEFINE_string("prompt", "def ", "Text to continue.", flag_values=fv)
+  flags.DEFINE_integer("length", 200, "Bytes to generate.", flag_values=fv)
+  flags.DEFINE_float("temperature", 0.8, "Softmax temperature (0: greedy).", flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "Sampling seed.", flag_values=fv)
 
 
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
-    "evolve": (_define_evolve, _evolve),
+    "evolve": (_define_run(DEFAULT_CONFIG), _evolve),
+    "train": (_define_run(None), _train),
     "eval": (_define_eval, _eval),
+    "sample": (_define_sample, _sample),
 }
+
+
+def _one_line(error: Exception) -> str:
+  """The line that says what is wrong: a config file's own error, not the traceback around it."""
+  lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+  if not lines:
+    return repr(error)
+  if "Error whilst parsing config file" in lines[0] and len(lines) > 1:
+    return lines[-1].split(": ", 1)[-1] if lines[-1].startswith(("ValueError", "KeyError")) \
+        else lines[-1]
+  return lines[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       raise ValueError(f"--config: no such field {error}") from None
     run(fv)
   except (flags.Error, ValueError) as error:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    message = _one_line(error)
     print(f"hebbjax {command}: error: {message}", file=sys.stderr)
     return 2
   return 0

@@ -22,6 +22,9 @@ References:
 
 from __future__ import annotations
 
+import math
+from typing import Sequence, Union
+
 import jax
 import jax.numpy as jnp
 
@@ -39,25 +42,45 @@ def pack_bits(bits: jax.Array) -> jax.Array:
   return jnp.sum(bits.astype(jnp.int32) * weights, axis=-1)
 
 
-def angular_hash(x: jax.Array, *, key: jax.Array, n_buckets: int, n_rounds: int = 1) -> jax.Array:
+def _angular_factor(x, key, n_buckets: int, n_rounds: int) -> jax.Array:
+  rotations = jax.random.normal(key, (x.shape[-1], n_rounds, n_buckets // 2), x.dtype)
+  rotated = jnp.einsum("...ld,drb->...rlb", x, rotations)
+  # argmax over [xR; -xR] without materialising the concatenation.
+  top, bottom = jnp.max(rotated, axis=-1), jnp.min(rotated, axis=-1)
+  return jnp.where(top >= -bottom, jnp.argmax(rotated, axis=-1),
+                   jnp.argmin(rotated, axis=-1) + n_buckets // 2).astype(jnp.int32)
+
+
+def angular_hash(x: jax.Array, *, key: jax.Array, n_buckets: Union[int, Sequence[int]],
+                 n_rounds: int = 1) -> jax.Array:
   """Reformer's angular LSH.
 
   Args:
     x: ``[..., length, dim]`` vectors (their norm does not matter).
     key: PRNG key of the random rotations.
-    n_buckets: buckets per round, even.
+    n_buckets: buckets per round, even; or a tuple of even factors, hashed by independent
+      rotations and combined into one id (``b = b_1·n_2 + b_2``, an AND of angular hashes).
+      Factors keep the rotated vectors ``[..., length, Σ factors / 2]`` instead of
+      ``[..., length, n_buckets / 2]``: at 64K tokens and 1024 buckets, 32 × 32 needs 16×
+      less memory and time.
     n_rounds: independent hash rounds.
 
   Returns:
-    ``[..., n_rounds, length]`` int32 bucket ids in ``[0, n_buckets)``.
+    ``[..., n_rounds, length]`` int32 bucket ids in ``[0, prod(n_buckets))``.
   """
-  if n_buckets < 2 or n_buckets % 2:
-    raise ValueError(f"n_buckets={n_buckets}: angular hashing needs an even number >= 2")
+  factors = (n_buckets,) if isinstance(n_buckets, int) else tuple(n_buckets)
+  if not factors or any(not isinstance(f, int) or f < 2 or f % 2 for f in factors):
+    raise ValueError(f"n_buckets={n_buckets}: angular hashing needs an even number >= 2 "
+                     "(or a tuple of them)")
+  if math.prod(factors) > 2 ** MAX_BITS:
+    raise ValueError(f"n_buckets={n_buckets}: more than 2**{MAX_BITS} buckets")
   if n_rounds < 1:
     raise ValueError(f"n_rounds={n_rounds}: expected at least 1")
-  rotations = jax.random.normal(key, (x.shape[-1], n_rounds, n_buckets // 2), x.dtype)
-  rotated = jnp.einsum("...ld,drb->...rlb", x, rotations)
-  return jnp.argmax(jnp.concatenate([rotated, -rotated], axis=-1), axis=-1).astype(jnp.int32)
+  keys = [key] if len(factors) == 1 else jax.random.split(key, len(factors))
+  buckets = jnp.zeros((), jnp.int32)
+  for factor_key, factor in zip(keys, factors):
+    buckets = buckets * factor + _angular_factor(x, factor_key, factor, n_rounds)
+  return buckets
 
 
 def simhash(x: jax.Array, *, key: jax.Array, n_bits: int) -> jax.Array:

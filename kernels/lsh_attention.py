@@ -1,16 +1,22 @@
-"""Bucketed (LSH) shared-QK attention in ``jax.lax``, and the dense references it is tested on.
+"""Bucketed (LSH) attention in ``jax.lax``, and the dense references it is tested on.
 
 Reformer attention for one sequence: hash the shared query/key vectors with
-:func:`hebbjax.lsh.angular_hash`, stable-sort positions by ``(bucket, position)``, cut the sorted
-sequence into chunks, let each chunk attend to itself and the previous chunk, undo the sort, and
-merge the hash rounds weighted by each round's log-sum-exp. Scores exist only per chunk —
-``[n_chunks, chunk, 2·chunk]`` per round — never as an ``[L, L]`` matrix.
+:func:`hebbjax.lsh.angular_hash`, stable-sort positions by bucket (ties keep position order),
+cut the sorted sequence into chunks, let each chunk attend to itself and the previous chunk,
+undo the sort, and merge the hash rounds weighted by each round's log-sum-exp. Scores exist
+only per chunk and per round — ``[n_chunks, chunk, 2·chunk]`` — never as an ``[L, L]`` matrix;
+rounds run one after another under ``lax.scan`` and are merged online.
+
+The backward pass is a ``jax.custom_vjp``: it keeps the inputs, the sort permutations (ints)
+and the merged log-sum-exp, and recomputes each round's chunk attention under ``jax.vjp`` one
+round at a time. The hashes are never recomputed — the saved permutations are reused — so the
+backward pass sees exactly the buckets of the forward pass.
 
 Conventions (as in the paper): keys are the shared vectors normalised to unit length, queries
-are not; a token attends to itself only when it has nothing else to attend to (its self-score is
-replaced by ``SELF_SCORE``, which loses to any real key but beats masked ones); causal masking
-compares original positions. Inputs act on one sequence, ``[length, dim]``; batch and heads are
-the caller's ``jax.vmap``.
+are not; a token attends to itself only when it has nothing else to attend to (its self-score
+is replaced by ``SELF_SCORE``, which loses to any real key but beats masked ones); causal
+masking compares original positions. Inputs act on one sequence, ``[length, dim]``; batch and
+heads are the caller's ``jax.vmap``.
 
 References:
   Kitaev, Kaiser & Levskaya, "Reformer: The Efficient Transformer" (ICLR 2020), Sec. 2–3.
@@ -18,7 +24,8 @@ References:
 
 from __future__ import annotations
 
-from typing import Optional
+import functools
+from typing import NamedTuple, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -29,29 +36,326 @@ SELF_SCORE = -1e5   # a token's score for itself: used only when nothing else is
 MASKED_SCORE = -1e9  # padding, and the future under causal masking
 
 
-def _keys(qk: jax.Array) -> jax.Array:
-  return qk / jnp.maximum(jnp.linalg.norm(qk, axis=-1, keepdims=True), 1e-6).astype(qk.dtype)
+class _Plan(NamedTuple):
+  """The integer side of bucketed attention: computed once, reused by the backward pass."""
+  q_orders: jax.Array  # [R, Lp] sorted position -> original position, per round
+  k_orders: jax.Array  # [R, Lp] (the same array as q_orders for shared QK)
+  q_ranks: jax.Array   # [R, Lp] original position -> sorted position (the inverse permutation)
+  k_ranks: jax.Array   # [R, Lp]
+  valid: jax.Array     # [Lp] bool, False for padding
 
 
-def _masked_scores(q, k, q_pos, k_pos, k_valid, causal: bool):
-  """Scores ``[..., n_q, n_k]`` with the self-, causal- and padding masks applied."""
-  scores = jnp.einsum("...qd,...kd->...qk", q, k).astype(jnp.float32) / jnp.sqrt(
-      jnp.float32(q.shape[-1]))
-  same = q_pos[..., :, None] == k_pos[..., None, :]
-  scores = jnp.where(same, SELF_SCORE, scores)
+class _Options(NamedTuple):
+  chunk_length: int
+  causal: bool
+  shared_qk: bool      # keys are the normalised queries; a token does not attend to itself
+  dedup: bool          # count a pair met in several rounds once
+
+
+def _normalise(x: jax.Array) -> jax.Array:
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6).astype(x.dtype)
+
+
+def _score_masks(q_pos, k_pos, k_valid, causal: bool, self_mask: bool):
+  """``(is_self, hidden)``, each ``[..., n_q, n_k]`` bool: scores replaced by constants."""
+  is_self = (q_pos[..., :, None] == k_pos[..., None, :]) if self_mask else None
   hidden = ~k_valid[..., None, :]
   if causal:
     hidden = hidden | (k_pos[..., None, :] > q_pos[..., :, None])
+  return is_self, hidden
+
+
+def _masked_scores(q, k, q_pos, k_pos, k_valid, causal: bool, self_mask: bool):
+  """Scores ``[..., n_q, n_k]`` in float32 with the self-, causal- and padding masks."""
+  scores = jnp.einsum("...qd,...kd->...qk", q, k).astype(jnp.float32) / jnp.sqrt(
+      jnp.float32(q.shape[-1]))
+  is_self, hidden = _score_masks(q_pos, k_pos, k_valid, causal, self_mask)
+  if is_self is not None:
+    scores = jnp.where(is_self, SELF_SCORE, scores)
   return jnp.where(hidden, MASKED_SCORE, scores)
 
 
-def _check_inputs(qk, v, mask):
-  if qk.ndim != 2 or v.ndim != 2 or qk.shape[0] != v.shape[0]:
+def _check_inputs(q, k, v, mask):
+  if q.ndim != 2 or k.ndim != 2 or v.ndim != 2 or not q.shape[0] == k.shape[0] == v.shape[0]:
     raise ValueError(
-        f"qk.shape={tuple(qk.shape)}, v.shape={tuple(v.shape)}: expected [length, dim] and "
-        "[length, dim_v] of one sequence (vmap over batch and heads)")
-  if mask is not None and mask.shape != qk.shape[:1]:
-    raise ValueError(f"mask.shape={tuple(mask.shape)}: expected ({qk.shape[0]},)")
+        f"shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}: expected [length, dim] "
+        "query/key and [length, dim_v] values of one sequence (vmap over batch and heads)")
+  if q.shape[1] != k.shape[1]:
+    raise ValueError(f"query dim {q.shape[1]} != key dim {k.shape[1]}")
+  if mask is not None and mask.shape != q.shape[:1]:
+    raise ValueError(f"mask.shape={tuple(mask.shape)}: expected ({q.shape[0]},)")
+
+
+def _look_back(x: jax.Array, n_chunks: int) -> jax.Array:
+  """``[n_chunks, c, ...] -> [n_chunks, 2c, ...]``: each chunk and the one before (wrapping)."""
+  if n_chunks == 1:
+    return x
+  return jnp.concatenate([x, jnp.roll(x, 1, axis=0)], axis=1)
+
+
+def _attend_chunks(q, k, v, q_pos, k_pos, k_valid, chunk_length, causal, self_mask,
+                   score_offset=None):
+  """Chunked local attention over an already ordered sequence.
+
+  Chunk ``c`` of the queries attends to chunks ``c`` and ``c - 1`` of the keys.
+  ``score_offset`` (``[n_chunks, chunk, n_keys]``) is added to the scores. Returns
+  ``(out [L, dim_v] float32, lse [L])``.
+  """
+  length = q.shape[0]
+  n_chunks = length // chunk_length
+  chunk = lambda x: x.reshape((n_chunks, chunk_length) + x.shape[1:])
+  back = lambda x: _look_back(chunk(x), n_chunks)
+  scores = _masked_scores(chunk(q), back(k), chunk(q_pos), back(k_pos), back(k_valid), causal,
+                          self_mask)
+  if score_offset is not None:
+    scores = scores + score_offset
+  lse = jax.nn.logsumexp(scores, axis=-1)
+  out = jnp.einsum("cqk,ckd->cqd", jnp.exp(scores - lse[..., None]),
+                   back(v).astype(jnp.float32))
+  return out.reshape(length, -1), lse.reshape(length)
+
+
+def _pair_multiplicity(plan: _Plan, q_pos, k_pos, options: _Options):
+  """``[n_chunks, c, n_keys]``: in how many rounds each (query, key) pair shares a window."""
+  n_chunks = q_pos.shape[0] // options.chunk_length
+  chunk = lambda x: x.reshape((n_chunks, options.chunk_length) + x.shape[1:])
+  c = options.chunk_length
+  q_chunk = chunk(plan.q_ranks[:, q_pos].T // c)                       # [nc, c, R]
+  k_chunk = _look_back(chunk(plan.k_ranks[:, k_pos].T // c), n_chunks)  # [nc, 2c, R]
+  qc, kc = q_chunk[:, :, None, :], k_chunk[:, None, :, :]
+  together = (kc == qc) | (kc == (qc - 1) % n_chunks)
+  return jnp.sum(together, axis=-1)
+
+
+def _sorted_round(inputs, plan: _Plan, r, options: _Options):
+  """Round ``r``'s inputs in sorted order: ``(q, k, v, q_pos, k_pos, k_valid, offset)``."""
+  q, k, v = inputs
+  q_order, k_order = plan.q_orders[r], plan.k_orders[r]
+  sorted_q = jnp.take(q, q_order, axis=0)
+  if options.shared_qk:
+    sorted_k = _normalise(sorted_q)   # one gather serves queries and keys
+  else:
+    sorted_k = jnp.take(k, k_order, axis=0)
+  offset = None
+  if options.dedup:
+    offset = -jnp.log(jnp.maximum(_pair_multiplicity(plan, q_order, k_order, options), 1)
+                      .astype(jnp.float32))
+  return (sorted_q, sorted_k, jnp.take(v, k_order, axis=0), q_order, k_order,
+          jnp.take(plan.valid, k_order), offset)
+
+
+def _one_round(inputs, plan: _Plan, r, options: _Options):
+  """Attention of round ``r`` in the original order: ``(out [Lp, dv] f32, lse [Lp])``."""
+  q, k, v, q_pos, k_pos, k_valid, offset = _sorted_round(inputs, plan, r, options)
+  out, lse = _attend_chunks(q, k, v, q_pos, k_pos, k_valid, options.chunk_length,
+                            options.causal, options.shared_qk, offset)
+  undo = plan.q_ranks[r]
+  return jnp.take(out, undo, axis=0), jnp.take(lse, undo, axis=0)
+
+
+def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_out, top,
+                    total):
+  """Round ``r``'s share of the input gradients, given the merged output's cotangent.
+
+  The merged output is ``out = Σ_r w_r O_r`` with ``w_r = exp(lse_r - top) / total``. Per
+  chunk, with ``P = exp(S - lse_r)`` and ``g = d_out``, ``D = g·out`` (one number per query):
+  ``dV = Pᵀ (w g)`` and ``dS = w P ⊙ (g Vᵀ - D)`` — the round's own output cancels out of
+  ``dS`` — zeroed where ``S`` was replaced by a mask constant; then ``dQ = dS K / √d`` and
+  ``dK = dSᵀ Q / √d``. Written out rather than left to autodiff so that nothing but this
+  round's scores lives at once.
+  """
+  q, k, v, q_pos, k_pos, k_valid, offset = _sorted_round(inputs, plan, r, options)
+  c = options.chunk_length
+  n_chunks = q.shape[0] // c
+  chunk = lambda x: x.reshape((n_chunks, c) + x.shape[1:])
+  back = lambda x: _look_back(chunk(x), n_chunks)
+  by_query = lambda x: chunk(jnp.take(x, plan.q_orders[r], axis=0))
+  g, dot, top, total = by_query(d_out), by_query(d_out_dot_out), by_query(top), by_query(total)
+  q_c, k_c, v_c = chunk(q), back(k), back(v).astype(jnp.float32)
+  scores = _masked_scores(q_c, k_c, chunk(q_pos), back(k_pos), back(k_valid), options.causal,
+                          options.shared_qk)
+  if offset is not None:
+    scores = scores + offset
+  lse = jax.nn.logsumexp(scores, axis=-1, keepdims=True)
+  weight = jnp.exp(lse - top[..., None]) / total[..., None]          # [nc, c, 1]
+  probs = jnp.exp(scores - lse)
+  d_v = jnp.einsum("cqk,cqd->ckd", probs, weight * g)
+  d_scores = weight * probs * (jnp.einsum("cqd,ckd->cqk", g, v_c) - dot[..., None])
+  is_self, hidden = _score_masks(chunk(q_pos), back(k_pos), back(k_valid), options.causal,
+                                 options.shared_qk)
+  replaced = hidden if is_self is None else hidden | is_self
+  d_scores = jnp.where(replaced, 0.0, d_scores) / jnp.sqrt(jnp.float32(q.shape[-1]))
+  d_q = jnp.einsum("cqk,ckd->cqd", d_scores, k_c.astype(jnp.float32)).reshape(q.shape)
+  d_k = jnp.einsum("cqk,cqd->ckd", d_scores, q_c.astype(jnp.float32))
+
+  def unback(d):  # [nc, 2c, ...] -> [Lp, ...]: a key's share as current and as previous chunk
+    if n_chunks > 1:
+      d = d[:, :c] + jnp.roll(d[:, c:], -1, axis=0)
+    return d.reshape((n_chunks * c,) + d.shape[2:])
+
+  d_k, d_v = unback(d_k), unback(d_v)
+  if options.shared_qk:
+    _, normalise_vjp = jax.vjp(_normalise, q.astype(jnp.float32))
+    d_q = d_q + normalise_vjp(d_k)[0]
+  unsort = lambda d, ranks: jnp.take(d, ranks, axis=0)   # float32, summed over rounds
+  return (unsort(d_q, plan.q_ranks[r]),
+          None if options.shared_qk else unsort(d_k, plan.k_ranks[r]),
+          unsort(d_v, plan.k_ranks[r]))
+
+
+def _all_rounds(inputs, plan: _Plan, options: _Options):
+  """Rounds one after another, merged online.
+
+  Returns ``(out [Lp, dv] float32, (top, total) [Lp] each)``: round ``r`` has merge weight
+  ``exp(lse_r - top) / total``. Keeping the running maximum ``top`` apart from the sum keeps
+  weights exact when every score is near ``SELF_SCORE`` (float32 cannot resolve
+  ``-1e5 + log 2``).
+  """
+  q, _, v = inputs
+  n_rounds = plan.q_orders.shape[0]
+
+  def body(carry, r):
+    acc, top, total = carry
+    round_out, round_lse = _one_round(inputs, plan, r, options)
+    new_top = jnp.maximum(top, round_lse)
+    old_scale, round_scale = jnp.exp(top - new_top), jnp.exp(round_lse - new_top)
+    acc = acc * old_scale[:, None] + round_out * round_scale[:, None]
+    return (acc, new_top, total * old_scale + round_scale), None
+
+  length = q.shape[0]
+  init = (jnp.zeros((length, v.shape[1]), jnp.float32),
+          jnp.full((length,), -jnp.inf, jnp.float32), jnp.zeros((length,), jnp.float32))
+  (acc, top, total), _ = jax.lax.scan(body, init, jnp.arange(n_rounds))
+  return acc / total[:, None], (top, total)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _recomputing_rounds(inputs, plan: _Plan, options: _Options):
+  return _all_rounds(inputs, plan, options)[0]
+
+
+def _recomputing_fwd(inputs, plan, options):
+  out, normaliser = _all_rounds(inputs, plan, options)
+  return out, (inputs, plan, out, normaliser)
+
+
+def _recomputing_bwd(options, residuals, d_out):
+  inputs, plan, out, (top, total) = residuals
+  d_out_dot_out = jnp.sum(d_out * out, axis=-1)
+
+  def body(grads, r):
+    d_inputs = _round_backward(inputs, plan, r, options, d_out, d_out_dot_out, top, total)
+    return jax.tree.map(jnp.add, grads, d_inputs), None
+
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), inputs)
+  grads, _ = jax.lax.scan(body, zeros, jnp.arange(plan.q_orders.shape[0]))
+  return jax.tree.map(lambda d, x: d.astype(x.dtype), grads, inputs), None
+
+
+_recomputing_rounds.defvjp(_recomputing_fwd, _recomputing_bwd)
+
+
+def _orders_and_ranks(buckets: jax.Array):
+  """``[R, Lp]`` buckets -> stable sort by bucket (position order within a bucket) and its
+  inverse, each ``[R, Lp]``."""
+  orders = jnp.argsort(buckets, axis=-1, stable=True)
+  positions = jnp.broadcast_to(jnp.arange(buckets.shape[-1]), buckets.shape)
+  ranks = jnp.zeros_like(orders).at[jnp.arange(buckets.shape[0])[:, None], orders].set(positions)
+  return orders, ranks
+
+
+def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompute,
+              shared_qk):
+  """Shared body of :func:`lsh_attention` and :func:`lsh_qkv_attention`."""
+  if chunk_length < 1:
+    raise ValueError(f"chunk_length={chunk_length}: expected a positive chunk length")
+  length = q.shape[0]
+  pad = -length % chunk_length
+  valid = jnp.ones(length, bool) if mask is None else mask.astype(bool)
+  pad_rows = lambda x: jnp.pad(x, ((0, pad), (0, 0)))
+  q_p, k_p, v_p = pad_rows(q), pad_rows(k), pad_rows(v)
+  valid_p = jnp.pad(valid, (0, pad))
+  # Hash in float32 whatever the input dtype, so bf16 inputs land in the same buckets.
+  q_buckets, k_buckets = buckets_fn(jax.lax.stop_gradient(q_p).astype(jnp.float32),
+                                    jax.lax.stop_gradient(k_p).astype(jnp.float32))
+  q_orders, q_ranks = _orders_and_ranks(q_buckets)
+  if shared_qk:
+    k_orders, k_ranks = q_orders, q_ranks
+  else:
+    k_orders, k_ranks = _orders_and_ranks(k_buckets)
+  plan = _Plan(q_orders, k_orders, q_ranks, k_ranks, valid_p)
+  options = _Options(chunk_length, causal, shared_qk, dedup)
+  inputs = (q_p, None if shared_qk else k_p, v_p)
+  if recompute:
+    out = _recomputing_rounds(inputs, plan, options)
+  else:
+    out = _all_rounds(inputs, plan, options)[0]
+  return out[:length].astype(v.dtype)
+
+
+def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
+                  n_buckets: Union[int, Sequence[int]],
+                  n_rounds: int = 1, chunk_length: int = 64, causal: bool = False,
+                  mask: Optional[jax.Array] = None, dedup: bool = False,
+                  recompute: bool = True) -> jax.Array:
+  """Reformer LSH attention for one sequence, with shared queries and keys.
+
+  Args:
+    qk: ``[length, dim]`` shared query/key vectors (any length: padded internally).
+    v: ``[length, dim_v]`` values.
+    key: PRNG key of the hash rotations (the same key gives the same buckets).
+    n_buckets: buckets per round (even), or a tuple of even factors (factored hashing, see
+      :func:`hebbjax.lsh.angular_hash`; use it when buckets number in the hundreds).
+    n_rounds: independent hash rounds, merged by their log-sum-exp.
+    chunk_length: tokens per chunk; each chunk also sees the previous one.
+    causal: hide later positions (compared in the original order).
+    mask: ``[length]`` bool, False for padding tokens, which are never attended to.
+    dedup: count a (query, key) pair that shares a window in several rounds once: the merged
+      result is then softmax attention over the union of the rounds' windows (Sec. 2.3).
+    recompute: backward pass by the recomputing ``custom_vjp`` (memory of one round's chunk
+      scores); False differentiates the forward pass as written, storing every round's.
+
+  Returns:
+    ``[length, dim_v]`` in ``v``'s dtype (scores and softmax in float32).
+  """
+  _check_inputs(qk, qk, v, mask)
+  hash_qk = lambda q, _: (lsh.angular_hash(q, key=key, n_buckets=n_buckets,
+                                           n_rounds=n_rounds),) * 2
+  return _bucketed(qk, qk, v, hash_qk, chunk_length=chunk_length,
+                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=True)
+
+
+def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array,
+                      n_buckets: Union[int, Sequence[int]], n_rounds: int = 1,
+                      chunk_length: int = 64,
+                      causal: bool = False, mask: Optional[jax.Array] = None,
+                      dedup: bool = False, recompute: bool = True) -> jax.Array:
+  """LSH attention with separate queries and keys (for models that project them apart).
+
+  Queries and keys are hashed by the same rotations and each sorted by its own buckets; chunk
+  ``c`` of the sorted queries attends to chunks ``c`` and ``c - 1`` of the sorted keys. Scores
+  are plain ``q·k/√dim`` (keys not normalised, no self-mask), so with one chunk spanning the
+  sequence this is ordinary dot-product attention. With ``q == k`` the buckets and the sort
+  coincide with :func:`lsh_attention`'s. When queries and keys fall into buckets of different
+  sizes, a query chunk and its key chunks cover different buckets: shared QK (the paper's
+  choice) avoids that, this function tolerates it.
+
+  Args:
+    q: ``[length, dim]``; k: ``[length, dim]``; v: ``[length, dim_v]``.
+    Other arguments as in :func:`lsh_attention`.
+
+  Returns:
+    ``[length, dim_v]`` in ``v``'s dtype.
+  """
+  _check_inputs(q, k, v, mask)
+
+  def hash_both(q, k):
+    both = lsh.angular_hash(jnp.concatenate([q, k]), key=key, n_buckets=n_buckets,
+                            n_rounds=n_rounds)
+    return both[:, :q.shape[0]], both[:, q.shape[0]:]
+
+  return _bucketed(q, k, v, hash_both, chunk_length=chunk_length,
+                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=False)
 
 
 def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
@@ -67,38 +371,17 @@ def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
   Returns:
     ``[length, dim_v]``.
   """
-  _check_inputs(qk, v, mask)
+  _check_inputs(qk, qk, v, mask)
   length = qk.shape[0]
   valid = jnp.ones(length, bool) if mask is None else mask
   positions = jnp.arange(length)
-  scores = _masked_scores(qk, _keys(qk), positions, positions, valid, causal)
+  scores = _masked_scores(qk, _normalise(qk), positions, positions, valid, causal, True)
   return (jax.nn.softmax(scores, axis=-1) @ v.astype(jnp.float32)).astype(v.dtype)
-
-
-def _attend_chunks(q, k, v, pos, valid, chunk_length: int, causal: bool):
-  """Chunked local attention over an already ordered sequence.
-
-  Each chunk attends to itself and the previous chunk (the first to the last, wrapping round,
-  when there is more than one chunk). Returns ``(out [L, dim_v], lse [L])``.
-  """
-  length = q.shape[0]
-  n_chunks = length // chunk_length
-  chunk = lambda x: x.reshape((n_chunks, chunk_length) + x.shape[1:])
-  q_c, k_c, v_c, pos_c, valid_c = map(chunk, (q, k, v, pos, valid))
-  if n_chunks > 1:
-    look_back = lambda x: jnp.concatenate([x, jnp.roll(x, 1, axis=0)], axis=1)
-    k_c, v_c, kpos_c, kvalid_c = map(look_back, (k_c, v_c, pos_c, valid_c))
-  else:
-    kpos_c, kvalid_c = pos_c, valid_c
-  scores = _masked_scores(q_c, k_c, pos_c, kpos_c, kvalid_c, causal)
-  lse = jax.nn.logsumexp(scores, axis=-1)
-  out = jnp.einsum("cqk,ckd->cqd", jnp.exp(scores - lse[..., None]), v_c.astype(jnp.float32))
-  return out.reshape(length, -1), lse.reshape(length)
 
 
 def chunked_attention(qk: jax.Array, v: jax.Array, *, chunk_length: int, causal: bool = False,
                       mask: Optional[jax.Array] = None) -> jax.Array:
-  """Local attention without hashing: chunks of the original order (a reference).
+  """Local shared-QK attention without hashing: chunks of the original order (a reference).
 
   Args:
     qk: ``[length, dim]``; ``length`` a multiple of ``chunk_length``.
@@ -107,55 +390,11 @@ def chunked_attention(qk: jax.Array, v: jax.Array, *, chunk_length: int, causal:
   Returns:
     ``[length, dim_v]``.
   """
-  _check_inputs(qk, v, mask)
+  _check_inputs(qk, qk, v, mask)
   if qk.shape[0] % chunk_length:
     raise ValueError(f"chunk_length={chunk_length}: must divide length {qk.shape[0]}")
   valid = jnp.ones(qk.shape[0], bool) if mask is None else mask
-  out, _ = _attend_chunks(qk, _keys(qk), v, jnp.arange(qk.shape[0]), valid, chunk_length, causal)
+  positions = jnp.arange(qk.shape[0])
+  out, _ = _attend_chunks(qk, _normalise(qk), v, positions, positions, valid, chunk_length,
+                          causal, True)
   return out.astype(v.dtype)
-
-
-def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array, n_buckets: int,
-                  n_rounds: int = 1, chunk_length: int = 64, causal: bool = False,
-                  mask: Optional[jax.Array] = None) -> jax.Array:
-  """Reformer LSH attention for one sequence.
-
-  Args:
-    qk: ``[length, dim]`` shared query/key vectors (any length: padded internally).
-    v: ``[length, dim_v]`` values.
-    key: PRNG key of the hash rotations (the same key gives the same buckets).
-    n_buckets: buckets per round (even).
-    n_rounds: independent hash rounds, merged by their log-sum-exp.
-    chunk_length: tokens per chunk; each chunk also sees the previous one.
-    causal: hide later positions (compared in the original order).
-    mask: ``[length]`` bool, False for padding tokens, which are never attended to.
-
-  Returns:
-    ``[length, dim_v]`` in ``v``'s dtype (scores and softmax in float32).
-  """
-  _check_inputs(qk, v, mask)
-  if chunk_length < 1:
-    raise ValueError(f"chunk_length={chunk_length}: expected a positive chunk length")
-  length = qk.shape[0]
-  padded = -(-length // chunk_length) * chunk_length
-  valid = jnp.ones(length, bool) if mask is None else mask.astype(bool)
-  pad = padded - length
-  qk_p = jnp.pad(qk, ((0, pad), (0, 0)))
-  v_p = jnp.pad(v, ((0, pad), (0, 0)))
-  valid_p = jnp.pad(valid, (0, pad))
-  positions = jnp.arange(padded)
-  # Hash in float32 whatever the input dtype, so bf16 inputs land in the same buckets.
-  buckets = lsh.angular_hash(qk_p.astype(jnp.float32), key=key, n_buckets=n_buckets, n_rounds=n_rounds)  # [R, Lp]
-
-  def one_round(round_buckets):
-    order = jnp.argsort(round_buckets * padded + positions, stable=True)
-    gather = lambda x: jnp.take(x, order, axis=0)
-    sorted_qk = gather(qk_p)
-    out, lse = _attend_chunks(sorted_qk, _keys(sorted_qk), gather(v_p), order,
-                              gather(valid_p), chunk_length, causal)
-    undo = jnp.argsort(order)
-    return jnp.take(out, undo, axis=0), jnp.take(lse, undo, axis=0)
-
-  outs, lses = jax.vmap(one_round)(buckets)  # [R, Lp, dv], [R, Lp]
-  weights = jax.nn.softmax(lses, axis=0)[..., None]
-  return jnp.sum(weights * outs, axis=0)[:length].astype(v.dtype)

@@ -53,6 +53,27 @@ def test_angular_collision_falls_with_angle():
   assert rates[0] > 0.7 and rates[-1] < 0.05
 
 
+def test_factored_angular_hash_collides_as_the_product_of_its_factors():
+  # Independent rotations per factor: P(collide) = P_4(theta) * P_6(theta).
+  keys = jax.random.split(jax.random.key(4), 4000)
+  x = jnp.asarray(pair_at_angle(0.7, seed=5))
+  rate = lambda n: float(np.mean([
+      ids[0, 0] == ids[0, 1]
+      for ids in np.asarray(jax.vmap(lambda k: lsh.angular_hash(x, key=k, n_buckets=n))(keys))]))
+  factored = np.asarray(jax.vmap(lambda k: lsh.angular_hash(x, key=k, n_buckets=(4, 6)))(keys))
+  assert 0 <= factored.min() and factored.max() < 24
+  product = rate(4) * rate(6)
+  assert abs((factored[:, 0, 0] == factored[:, 0, 1]).mean() - product) < 0.03, product
+
+
+def test_angular_hash_is_the_argmax_over_plus_and_minus_rotations():
+  x = jax.random.normal(jax.random.key(0), (10, 8))
+  ids = np.asarray(lsh.angular_hash(x, key=jax.random.key(5), n_buckets=6, n_rounds=2))
+  rotations = np.asarray(jax.random.normal(jax.random.key(5), (8, 2, 3)))
+  rotated = np.einsum("ld,drb->rlb", np.asarray(x), rotations)
+  np.testing.assert_array_equal(ids, np.argmax(np.concatenate([rotated, -rotated], -1), -1))
+
+
 def test_angular_shapes_range_and_determinism():
   x = jax.random.normal(jax.random.key(0), (2, 3, 10, 8))
   ids = lsh.angular_hash(x, key=jax.random.key(5), n_buckets=6, n_rounds=4)

@@ -92,7 +92,7 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
       workdir=workdir, state=state, num_steps=int(run_cfg.num_generations), step_fn=step_fn,
       checkpoint_every=int(run_cfg.checkpoint_every),
       max_checkpoints=int(run_cfg.get("max_checkpoints", 3)), resume=resume,
-      describe=describe, is_finished=lambda s: bool(s["finished"]), desc=label,
+      describe=describe, is_finished=lambda s: bool(s["finished"]), desc=label, unit="gen",
   )
   best_path = save_best(workdir, state, task, config)
   records = metrics_lib.read(workdir / workdir_lib.METRICS_FILE)

@@ -28,6 +28,7 @@ def run_loop(
     describe: Callable[[Mapping[str, Any]], Mapping[str, str]] = lambda m: {},
     is_finished: Callable[[Any], bool] = lambda state: False,
     desc: str = "",
+    unit: str = "step",
 ) -> tuple[Any, int]:
   """Runs ``step_fn`` from the first unfinished step up to ``num_steps``.
 
@@ -43,6 +44,7 @@ def run_loop(
     is_finished: stop early once this holds for the state (checked after each step and on
       resume).
     desc: progress bar label.
+    unit: what a step is called on the progress bar ("gen", "step").
 
   Returns:
     ``(final_state, steps_done)``.
@@ -59,7 +61,7 @@ def run_loop(
       state = checkpointer.restore(latest, state)
       step = latest
     log.truncate_after(step)
-  bar = progress_lib.Progress(total=num_steps, initial=step, desc=desc)
+  bar = progress_lib.Progress(total=num_steps, initial=step, desc=desc, unit=unit)
   try:
     while step < num_steps and not is_finished(state):
       state, metrics = step_fn(state, step)

@@ -1,0 +1,227 @@
+"""LSH attention vs dense and chunked attention, and a 2-layer causal ReformerLM at long lengths.
+
+    python benchmarks/attention.py                       # table 1K..64K, then the LM at 64K
+    python benchmarks/attention.py --lengths 1024,8192 --lm-length 0   # table only
+    python benchmarks/attention.py --section leakage     # causal chunk-boundary measurement
+
+Attention: batch 1, model width 256 as 4 heads of 64, chunks (buckets) of 64 tokens,
+``length / 64`` buckets (factored into two hashes above 64 buckets), 4 hash rounds. Each row
+times forward + backward of ``sum(out²)`` (median of --repeats after a compile-and-run) and
+reads the compiled program's temporary memory from XLA's memory analysis. Dense is
+``jax.nn.dot_product_attention`` (XLA), run only while its compiled temp memory fits
+--dense-budget-gb; "chunked" is local attention in the original order (no hashing, 1 round).
+
+LM: ``ReformerLM`` (vocab 256, width 256, 4 heads, ff 1024, 2 reversible blocks, causal,
+chunks of 64, default rounds) on one sequence; forward + backward of the next-token loss, in a
+fresh subprocess so its peak resident memory (``ru_maxrss``) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+HEADS, HEAD_DIM, CHUNK, ROUNDS = 4, 64, 64, 4
+
+
+def hardware() -> str:
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return (f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on "
+          f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})")
+
+
+def timed(fn, *args, repeats: int):
+  """Compiles, runs once, then returns (median seconds, compiled temp bytes)."""
+  compiled = jax.jit(fn).lower(*args).compile()
+  jax.block_until_ready(compiled(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), compiled.memory_analysis().temp_size_in_bytes
+
+
+def attention_losses(length: int):
+  from hebbjax.kernels import chunked_attention, lsh_attention
+  from hebbjax.layers.attention import buckets_for
+  n_buckets = buckets_for(length, CHUNK)
+  keys = jax.random.split(jax.random.key(1), HEADS)
+
+  def lsh(qk, v):  # [heads, length, head_dim]
+    attend = lambda a, b, k: lsh_attention(a, b, key=k, n_buckets=n_buckets, n_rounds=ROUNDS,
+                                           chunk_length=CHUNK)
+    return jnp.sum(jax.vmap(attend)(qk, v, keys) ** 2)
+
+  def chunked(qk, v):
+    return jnp.sum(jax.vmap(functools.partial(chunked_attention, chunk_length=CHUNK))(qk, v)
+                   ** 2)
+
+  def dense(qk, v):
+    to_bthd = lambda x: jnp.swapaxes(x, 0, 1)[None]
+    return jnp.sum(jax.nn.dot_product_attention(to_bthd(qk), to_bthd(qk), to_bthd(v),
+                                                implementation="xla") ** 2)
+
+  grad = lambda f: jax.grad(f, argnums=(0, 1))
+  return n_buckets, {"lsh": grad(lsh), "chunked": grad(chunked), "dense": grad(dense)}
+
+
+def attention_table(lengths, repeats: int, dense_budget_gb: float) -> None:
+  print(f"# attention fwd+bwd, {HEADS} heads x {HEAD_DIM}, chunk {CHUNK}, {ROUNDS} rounds")
+  print(f"# {hardware()}")
+  print("| length | buckets | LSH s | LSH temp MB | chunked s | chunked temp MB | dense s | "
+        "dense temp MB | dense/LSH time |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for length in lengths:
+    qk, v = jax.random.normal(jax.random.key(0), (2, HEADS, length, HEAD_DIM))
+    n_buckets, losses = attention_losses(length)
+    row = {}
+    for name in ("lsh", "chunked"):
+      row[name] = timed(losses[name], qk, v, repeats=repeats)
+    dense_temp = jax.jit(losses["dense"]).lower(qk, v).compile().memory_analysis()
+    if dense_temp.temp_size_in_bytes <= dense_budget_gb * 2 ** 30:
+      row["dense"] = timed(losses["dense"], qk, v, repeats=repeats)
+      dense_cells = f"{row['dense'][0]:.3f} | {row['dense'][1] / 1e6:.0f} | " \
+                    f"{row['dense'][0] / row['lsh'][0]:.2f}"
+    else:
+      dense_cells = f"skipped | {dense_temp.temp_size_in_bytes / 1e6:.0f} (over budget) | -"
+    print(f"| {length} | {n_buckets} | {row['lsh'][0]:.3f} | {row['lsh'][1] / 1e6:.0f} | "
+          f"{row['chunked'][0]:.3f} | {row['chunked'][1] / 1e6:.0f} | {dense_cells} |",
+          flush=True)
+
+
+def lm_run(length: int, repeats: int, n_rounds: int, head_batch) -> dict:
+  """Times the LM in this process; returns the figures as a dict."""
+  import optax
+  from flax import nnx
+
+  from hebbjax.layers import ReformerLM
+  model = ReformerLM(256, 256, 2, HEADS, max_length=length, ff_hidden=1024,
+                     chunk_length=CHUNK, ff_chunk_length=4096, n_rounds=n_rounds,
+                     head_batch=head_batch, rngs=nnx.Rngs(0))
+  graph, params = nnx.split(model)
+  tokens = jax.random.randint(jax.random.key(1), (1, length + 1), 0, 256)
+
+  def loss(params, tokens, key):
+    logits = nnx.merge(graph, params)(tokens[:, :-1], key=key)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:]).mean()
+
+  start = time.perf_counter()
+  compiled = jax.jit(jax.value_and_grad(loss)).lower(params, tokens, jax.random.key(2)).compile()
+  compile_s = time.perf_counter() - start
+  jax.block_until_ready(compiled(params, tokens, jax.random.key(2)))
+  times = []
+  for i in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(params, tokens, jax.random.key(3 + i)))
+    times.append(time.perf_counter() - start)
+  memory = compiled.memory_analysis()
+  return {"length": length, "n_rounds": n_rounds, "head_batch": head_batch, "seconds": statistics.median(times),
+          "compile_s": compile_s, "temp_mb": memory.temp_size_in_bytes / 1e6,
+          "arguments_mb": memory.argument_size_in_bytes / 1e6,
+          "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+  """This process's peak resident memory. ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss``
+  would carry the parent's peak over into a subprocess."""
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lm_section(length: int, repeats: int, rounds, head_batches) -> None:
+  print(f"\n# 2-layer causal ReformerLM fwd+bwd, width 256, 4 heads, ff 1024, reversible, "
+        f"chunk {CHUNK}\n# {hardware()}")
+  print("| length | rounds | heads at once | fwd+bwd s | compile s | XLA temp MB | "
+        "params+inputs MB | peak RSS MB |")
+  print("|---|---|---|---|---|---|---|---|")
+  for n_rounds in rounds:
+    for head_batch in head_batches:
+      out = subprocess.run(
+          [sys.executable, __file__, "--section", "lm-child", "--lm-length", str(length),
+           "--repeats", str(repeats), "--lm-rounds", str(n_rounds), "--lm-head-batch",
+           str(head_batch)], capture_output=True, text=True, check=True)
+      r = json.loads(out.stdout.strip().splitlines()[-1])
+      print(f"| {r['length']} | {r['n_rounds']} | {r['head_batch'] or HEADS} | "
+            f"{r['seconds']:.2f} | {r['compile_s']:.1f} | "
+            f"{r['temp_mb']:.0f} | {r['arguments_mb']:.0f} | {r['peak_rss_mb']:.0f} |",
+            flush=True)
+
+
+def leakage_section(length: int = 1024, cut: int = 512, trials: int = 20) -> None:
+  """How often causal LSH outputs before ``cut`` move when only later shared-QK vectors move.
+
+  Future *values* never reach earlier outputs (tested exactly). Future shared-QK vectors
+  change the buckets of later tokens and so, through the sort, which earlier tokens share a
+  chunk: earlier outputs can move. This measures how much.
+  """
+  from hebbjax.kernels import lsh_attention
+  from hebbjax.layers.attention import buckets_for
+  print(f"\n# causal LSH, length {length}, chunk {CHUNK}, {ROUNDS} rounds: perturb shared-QK "
+        f"vectors at positions >= {cut} only ({trials} trials)")
+  attend = jax.jit(lambda qk, v, key: lsh_attention(
+      qk, v, key=key, n_buckets=buckets_for(length, CHUNK), n_rounds=ROUNDS,
+      chunk_length=CHUNK, causal=True))
+  moved, largest = [], []
+  for trial in range(trials):
+    k1, k2, k3, k4 = jax.random.split(jax.random.key(trial), 4)
+    qk = jax.random.normal(k1, (length, HEAD_DIM))
+    v = jax.random.normal(k2, (length, HEAD_DIM))
+    before = attend(qk, v, k4)[:cut]
+    after = attend(qk.at[cut:].set(jax.random.normal(k3, (length - cut, HEAD_DIM))), v, k4)[:cut]
+    change = jnp.max(jnp.abs(after - before), axis=-1)
+    moved.append(float(jnp.mean(change > 1e-6)))
+    largest.append(float(jnp.max(change)))
+  print(f"earlier outputs that changed: median {statistics.median(moved):.1%}, "
+        f"max {max(moved):.1%}; largest change {max(largest):.3f} "
+        f"(outputs have scale ~{float(jnp.std(v)):.1f})")
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--section", default="all",
+                      choices=["all", "attention", "lm", "leakage", "lm-child"])
+  parser.add_argument("--lengths", default="1024,2048,4096,8192,16384,32768,65536")
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--dense-budget-gb", type=float, default=12.0)
+  parser.add_argument("--lm-length", type=int, default=65536)
+  parser.add_argument("--lm-rounds", default="2,4")
+  parser.add_argument("--lm-head-batch", default="4,1",
+                      help="heads attended at once in the LM (comma list; 4 = all)")
+  args = parser.parse_args()
+  if args.section == "lm-child":
+    head_batch = int(args.lm_head_batch)
+    print(json.dumps(lm_run(args.lm_length, args.repeats, int(args.lm_rounds),
+                            None if head_batch >= HEADS else head_batch)))
+    return
+  if args.section in ("all", "attention"):
+    attention_table([int(n) for n in args.lengths.split(",")], args.repeats,
+                    args.dense_budget_gb)
+  if args.section in ("all", "lm") and args.lm_length:
+    lm_section(args.lm_length, args.repeats, [int(r) for r in args.lm_rounds.split(",")],
+               [int(b) for b in args.lm_head_batch.split(",")])
+  if args.section in ("all", "leakage"):
+    leakage_section()
+
+
+if __name__ == "__main__":
+  main()

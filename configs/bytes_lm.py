@@ -1,0 +1,55 @@
+"""A byte-level causal Reformer LM on the Python standard library's sources.
+
+    hebbjax train --config bytes_lm               # 4K context, reversible LSH
+    hebbjax train --config bytes_lm:16k           # also :64k; and --config.model.dense=True,
+                                                  # --config.model.reversible=False to compare
+"""
+
+import ml_collections
+
+CONTEXTS = {"4k": 4096, "16k": 16384, "64k": 65536}
+
+
+def get_config(context: str = "4k") -> ml_collections.ConfigDict:
+  if context not in CONTEXTS:
+    raise ValueError(f"--config=bytes_lm:{context}: expected one of {', '.join(CONTEXTS)}")
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.task = "bytes"
+  config.data.corpus = "stdlib"      # or a path to any file
+  config.data.held_out = 0.05
+  config.data.length = CONTEXTS[context]
+  config.data.vocab_size = 256
+  config.data.batch_size = 1
+
+  config.model = ml_collections.ConfigDict()
+  config.model.dense = False
+  config.model.dim = 256
+  config.model.depth = 2
+  config.model.num_heads = 4
+  config.model.ff_hidden = 1024
+  config.model.n_rounds = 2
+  config.model.chunk_length = 64
+  config.model.n_buckets = 0
+  config.model.ff_chunk_length = 4096
+  config.model.dropout_rate = 0.0
+  config.model.reversible = True
+  config.model.head_batch = 1        # one head at a time: least memory, as fast on a CPU
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 1e-3
+  config.optim.warmup_steps = 50
+  config.optim.final_lr_fraction = 0.1
+  config.optim.schedule_steps = 500    # warm-up + cosine decay length (keep = run.num_steps)
+  config.optim.clip_norm = 1.0
+  config.optim.weight_decay = 0.01
+
+  config.run = ml_collections.ConfigDict()
+  config.run.num_steps = 500
+  config.run.eval_every = 100
+  config.run.eval_batches = 2
+  config.run.checkpoint_every = 100
+  config.run.max_checkpoints = 2
+  return config

@@ -1,0 +1,55 @@
+"""The duplication task of the Reformer paper (Sec. 5): one-layer models on ``0 w 0 w``.
+
+    hebbjax train --config duplication            # LSH, 4 rounds
+    hebbjax train --config duplication:lsh1       # LSH with 1 (2, 4) rounds; :full for dense
+
+The paper uses length 1024, vocabulary 128, width 256, 4 heads; the default here is shorter so
+one model trains on a 2-core CPU in minutes (see docs/results.md for the figures and budget).
+"""
+
+import ml_collections
+
+VARIANTS = {"full": 0, "lsh1": 1, "lsh2": 2, "lsh4": 4}
+
+
+def get_config(variant: str = "lsh4") -> ml_collections.ConfigDict:
+  if variant not in VARIANTS:
+    raise ValueError(f"--config=duplication:{variant}: expected one of {', '.join(VARIANTS)}")
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.task = "duplication"
+  config.data.length = 256           # tokens per sequence: 0, 127 symbols, 0, the same 127
+  config.data.vocab_size = 64
+  config.data.batch_size = 16
+
+  config.model = ml_collections.ConfigDict()
+  config.model.dense = VARIANTS[variant] == 0   # train with full attention
+  config.model.dim = 128
+  config.model.depth = 1
+  config.model.num_heads = 4
+  config.model.ff_hidden = 256
+  config.model.n_rounds = VARIANTS[variant] or 1
+  config.model.chunk_length = 32
+  config.model.n_buckets = 0         # 0: about one bucket per chunk
+  config.model.ff_chunk_length = 0   # 0: unchunked
+  config.model.dropout_rate = 0.0
+  config.model.reversible = True
+  config.model.head_batch = 0        # 0: all heads at once
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 1e-3
+  config.optim.warmup_steps = 100
+  config.optim.final_lr_fraction = 0.1
+  config.optim.schedule_steps = 1500    # warm-up + cosine decay length (keep = run.num_steps)
+  config.optim.clip_norm = 1.0
+  config.optim.weight_decay = 0.0
+
+  config.run = ml_collections.ConfigDict()
+  config.run.num_steps = 1500
+  config.run.eval_every = 250
+  config.run.eval_batches = 4
+  config.run.checkpoint_every = 250
+  config.run.max_checkpoints = 3
+  return config

@@ -1,0 +1,54 @@
+"""A position-wise feed-forward layer applied a chunk of the length at a time."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import jax
+from flax import nnx
+
+from hebbjax.kernels import map_chunks
+from hebbjax.layers.common import dropout, require_positive, require_rate
+
+
+class ChunkedFeedForward(nnx.Module):
+  """``W2 · act(W1 x + b1) + b2`` over chunks of the length (bounded hidden memory).
+
+  Args:
+    dim: model width.
+    hidden: hidden width (the paper's ``d_ff``).
+    chunk_length: positions per chunk; None: all at once.
+    activation: elementwise nonlinearity.
+    dropout_rate: dropout on the hidden activations when a key is given.
+    rngs: initialisation keys.
+  """
+
+  def __init__(self, dim: int, hidden: int, *, chunk_length: Optional[int] = None,
+               activation: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
+               dropout_rate: float = 0.0, dtype=None, param_dtype=None, rngs: nnx.Rngs):
+    require_positive("dim", dim)
+    require_positive("hidden", hidden)
+    if chunk_length is not None:
+      require_positive("chunk_length", chunk_length)
+    require_rate("dropout_rate", dropout_rate)
+    kwargs = dict(dtype=dtype, rngs=rngs)
+    if param_dtype is not None:
+      kwargs["param_dtype"] = param_dtype
+    self.up = nnx.Linear(dim, hidden, **kwargs)
+    self.down = nnx.Linear(hidden, dim, **kwargs)
+    self.chunk_length, self.activation, self.dropout_rate = chunk_length, activation, dropout_rate
+
+  def __call__(self, x: jax.Array, *, key: Optional[jax.Array] = None,
+               deterministic: bool = True) -> jax.Array:
+    """``x``: ``[..., length, dim]`` -> ``[..., length, dim]``.
+
+    ``key`` drives dropout (ignored when ``deterministic``); one key serves all chunks, folded
+    with nothing chunk-specific, so a chunk's mask depends only on its own shape and key.
+    """
+    key = None if deterministic else key
+
+    def layer(chunk):
+      hidden = self.activation(self.up(chunk))
+      return self.down(dropout(hidden, self.dropout_rate, key))
+
+    return map_chunks(layer, x, chunk_length=self.chunk_length)

@@ -1,0 +1,99 @@
+"""Language-model experiments from configs: model, optimizer, batches, loss.
+
+The ``hebbjax train`` / ``eval`` / ``sample`` commands build everything through these functions,
+so a field's validation and meaning live in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from hebbjax.data import byte_corpus, duplication
+from hebbjax.layers import ReformerLM
+
+TASKS = ("duplication", "bytes")
+
+
+def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ReformerLM:
+  """``config.model`` and ``config.data`` -> a :class:`ReformerLM` (validated by its layers)."""
+  m, d = config.model, config.data
+  if d.task not in TASKS:
+    raise ValueError(f"data.task={d.task!r}: expected one of {', '.join(TASKS)}")
+  try:
+    return ReformerLM(
+        vocab_size=int(d.vocab_size), dim=int(m.dim), depth=int(m.depth),
+        num_heads=int(m.num_heads), max_length=int(d.length), ff_hidden=int(m.ff_hidden),
+        n_buckets=m.get("n_buckets") or None, n_rounds=int(m.n_rounds),
+        chunk_length=int(m.chunk_length), ff_chunk_length=m.get("ff_chunk_length") or None,
+        dropout_rate=float(m.dropout_rate), reversible=bool(m.reversible),
+        head_batch=m.get("head_batch") or None, rngs=nnx.Rngs(seed))
+  except ValueError as error:
+    raise ValueError(f"model.{error}") from None
+
+
+def build_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """AdamW with linear warm-up then cosine decay over ``optim.schedule_steps``, after
+  global-norm clipping. The schedule has its own length (not ``run.num_steps``) so that a run
+  resumed with a longer ``run.num_steps`` keeps the schedule it started with."""
+  o, steps = config.optim, int(config.optim.schedule_steps)
+  if steps < 1:
+    raise ValueError(f"optim.schedule_steps={steps}: expected a positive number of steps")
+  if int(o.warmup_steps) < 0 or int(o.warmup_steps) >= steps:
+    raise ValueError(f"optim.warmup_steps={o.warmup_steps}: expected 0 <= warmup < "
+                     f"optim.schedule_steps={steps}")
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, float(o.learning_rate), max(int(o.warmup_steps), 1), steps,
+      end_value=float(o.learning_rate) * float(o.final_lr_fraction))
+  return optax.chain(optax.clip_by_global_norm(float(o.clip_norm)),
+                     optax.adamw(schedule, weight_decay=float(o.weight_decay)))
+
+
+class Batches(NamedTuple):
+  """``train(key)`` / ``held_out(key)`` -> ``(tokens [batch, n], scored [batch, n])``; the model
+  reads ``tokens[:, :-1]`` and predicts ``tokens[:, 1:]`` where ``scored[:, 1:]``."""
+  train: Callable
+  held_out: Callable
+
+
+def build_batches(config: ml_collections.ConfigDict) -> Batches:
+  """Duplication: sequences ``0 w 0 w`` of ``data.length`` tokens (the model reads all but the
+  last). Bytes: crops of ``data.length + 1`` bytes (the model reads ``data.length``)."""
+  d = config.data
+  batch_size, length = int(d.batch_size), int(d.length)
+  if d.task == "duplication":
+    duplication.check(length, int(d.vocab_size))
+    make = lambda key: duplication.batch(key, batch_size=batch_size, length=length,
+                                         vocab_size=int(d.vocab_size))
+    return Batches(make, make)
+  if int(d.vocab_size) != 256:
+    raise ValueError(f"data.vocab_size={d.vocab_size}: byte-level data needs 256")
+  train, held_out = (jnp.asarray(part) for part in byte_corpus.split(
+      byte_corpus.load(d.corpus), float(d.held_out)))
+
+  def crops(data):
+    def make(key):
+      tokens = byte_corpus.batch(key, data, batch_size=batch_size, length=length + 1)
+      return tokens, jnp.ones_like(tokens, bool)
+    return make
+
+  return Batches(crops(train), crops(held_out))
+
+
+def loss_and_accuracy(logits: jax.Array, tokens: jax.Array, scored: jax.Array):
+  """Next-token cross-entropy (nats) and accuracy over the scored targets.
+
+  Args:
+    logits: ``[batch, length, vocab]`` for inputs ``tokens[:, :-1]``.
+    tokens: ``[batch, length + 1]``; scored: ``[batch, length + 1]`` bool.
+  """
+  targets, weights = tokens[:, 1:], scored[:, 1:].astype(jnp.float32)
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+  total = jnp.maximum(weights.sum(), 1.0)
+  return (losses * weights).sum() / total, (correct * weights).sum() / total

@@ -1,0 +1,118 @@
+"""`hebbjax train` / `eval` / `sample` on tiny settings, and their data."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from hebbjax import cli
+from hebbjax.data import byte_corpus, duplication
+from hebbjax.run import metrics as metrics_lib
+
+import pathlib
+
+CORPUS = pathlib.Path(__file__).parent / "data" / "tiny_corpus.txt"
+
+TINY = ["--config.data.length=16", "--config.data.vocab_size=6", "--config.data.batch_size=8",
+        "--config.model.dim=16", "--config.model.num_heads=2", "--config.model.ff_hidden=32",
+        "--config.model.chunk_length=4", "--config.optim.warmup_steps=2",
+        "--config.optim.learning_rate=0.01", "--config.optim.schedule_steps=40",
+        "--config.run.eval_every=5",
+        "--config.run.eval_batches=1", "--config.run.checkpoint_every=5"]
+
+
+def train(workdir, steps, *extra, config="duplication:lsh2"):
+  return cli.main(["hebbjax", "train", f"--config={config}", f"--workdir={workdir}",
+                   f"--config.run.num_steps={steps}", *TINY, *extra])
+
+
+def without_timing(records):
+  return [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_s")} for r in records]
+
+
+def test_duplication_sequences_are_two_copies_and_only_the_second_is_scored():
+  tokens, scored = map(np.asarray, duplication.batch(jax.random.key(0), batch_size=3,
+                                                     length=10, vocab_size=5))
+  assert tokens.shape == scored.shape == (3, 10)
+  np.testing.assert_array_equal(tokens[:, 0], 0)
+  np.testing.assert_array_equal(tokens[:, 5], 0)
+  np.testing.assert_array_equal(tokens[:, 1:5], tokens[:, 6:])
+  assert tokens[:, 1:5].min() >= 1 and tokens.max() < 5
+  np.testing.assert_array_equal(scored[0], np.arange(10) >= 6)
+  with pytest.raises(ValueError, match="data.length=9"):
+    duplication.batch(jax.random.key(0), batch_size=1, length=9, vocab_size=5)
+
+
+def test_byte_corpus_split_and_crops():
+  corpus = byte_corpus.load(str(CORPUS))
+  assert bytes(corpus) == CORPUS.read_bytes()
+  train_part, held_out = byte_corpus.split(corpus, 0.25)
+  assert len(held_out) == len(corpus) - int(len(corpus) * 0.75)
+  crops = np.asarray(byte_corpus.batch(jax.random.key(1), jax.numpy.asarray(train_part),
+                                       batch_size=4, length=32))
+  text = bytes(train_part)
+  assert all(bytes(row.astype(np.uint8).tolist()) in text for row in crops)
+  assert len(byte_corpus.load("stdlib")) > 1_000_000
+  with pytest.raises(ValueError, match="data.corpus"):
+    byte_corpus.load("/no/such/file")
+
+
+def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
+  full, split = tmp_path / "full", tmp_path / "split"
+  assert train(full, 40) == 0
+  log = metrics_lib.read(full / "metrics.jsonl")
+  assert [r["step"] for r in log] == list(range(1, 41))
+  first, last = np.mean([r["loss"] for r in log[:5]]), np.mean([r["loss"] for r in log[-5:]])
+  assert last < 0.9 * first, (first, last)   # from ~ln 6 towards the unigram entropy and below
+  assert (full / "loss.png").exists() and "eval_accuracy" in log[4]
+  assert train(split, 10) == 0
+  assert train(split, 40, "--resume") == 0
+  assert without_timing(log) == without_timing(metrics_lib.read(split / "metrics.jsonl"))
+
+  assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--attention=full,lsh1,lsh4",
+                   "--batches=2"]) == 0
+  out = capsys.readouterr().out
+  assert "trained with lsh2" in out and all(f"eval {s:>6}" in out for s in ("full", "lsh4"))
+
+
+def test_sample_continues_a_prompt_from_a_byte_model(tmp_path, capsys):
+  run = tmp_path / "bytes"
+  assert cli.main(["hebbjax", "train", "--config=bytes_lm", f"--workdir={run}",
+                   f"--config.data.corpus={CORPUS}", "--config.data.length=32",
+                   "--config.data.batch_size=4", "--config.model.dim=16",
+                   "--config.model.depth=1", "--config.model.num_heads=2",
+                   "--config.model.ff_hidden=32", "--config.model.chunk_length=8",
+                   "--config.model.ff_chunk_length=8", "--config.optim.warmup_steps=1",
+                   "--config.run.num_steps=3", "--config.optim.schedule_steps=3",
+                   "--config.run.eval_every=3",
+                   "--config.run.eval_batches=1", "--config.run.checkpoint_every=3"]) == 0
+  assert "eval_bits_per_byte" in metrics_lib.read(run / "metrics.jsonl")[-1]
+  capsys.readouterr()
+  assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--prompt=The ", "--length=5",
+                   "--temperature=0"]) == 0
+  assert capsys.readouterr().out.startswith("The ")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config.data.length=15"], "data.length=15"),
+    (["--config.model.num_heads=3"], "dim=16"),
+    (["--config.model.chunk_length=0"], "chunk_length=0"),
+    (["--config.data.task=images"], "data.task='images'"),
+    (["--config.optim.warmup_steps=50"], "optim.warmup_steps=50"),
+    (["--config=duplication:lsh3"], "duplication:lsh3"),
+])
+def test_bad_training_input_is_one_line_naming_the_field(tmp_path, capsys, args, message):
+  assert train(tmp_path / "run", 3, *args) == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_bad_byte_input_and_missing_config(tmp_path, capsys):
+  base = ["hebbjax", "train", "--config=bytes_lm", f"--workdir={tmp_path / 'b'}"]
+  assert cli.main(base + ["--config.data.corpus=/no/such/file"]) == 2
+  assert "data.corpus" in capsys.readouterr().err
+  assert cli.main(base + ["--config.data.vocab_size=128"]) == 2
+  assert "data.vocab_size=128" in capsys.readouterr().err
+  assert cli.main(["hebbjax", "train", f"--workdir={tmp_path / 'c'}"]) == 2
+  assert "--config: required" in capsys.readouterr().err
