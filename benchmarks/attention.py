@@ -132,7 +132,8 @@ def lm_run(length: int, repeats: int, n_rounds: int, head_batch) -> dict:
     jax.block_until_ready(compiled(params, tokens, jax.random.key(3 + i)))
     times.append(time.perf_counter() - start)
   memory = compiled.memory_analysis()
-  return {"length": length, "n_rounds": n_rounds, "head_batch": head_batch, "seconds": statistics.median(times),
+  return {"length": length, "n_rounds": n_rounds, "head_batch": head_batch,
+          "seconds": statistics.median(times),
           "compile_s": compile_s, "temp_mb": memory.temp_size_in_bytes / 1e6,
           "arguments_mb": memory.argument_size_in_bytes / 1e6,
           "peak_rss_mb": peak_rss_mb()}

@@ -1,18 +1,25 @@
 """A byte-level causal Reformer LM on the Python standard library's sources.
 
     hebbjax train --config bytes_lm               # 4K context, reversible LSH
-    hebbjax train --config bytes_lm:16k           # also :64k; and --config.model.dense=True,
-                                                  # --config.model.reversible=False to compare
+    hebbjax train --config bytes_lm:16k           # also :64k
+    hebbjax train --config bytes_lm:16k,dense     # full attention; 16k,plain: not reversible
 """
 
 import ml_collections
 
 CONTEXTS = {"4k": 4096, "16k": 16384, "64k": 65536}
+VARIANTS = ("lsh", "dense", "plain")
 
 
-def get_config(context: str = "4k") -> ml_collections.ConfigDict:
+def get_config(spec: str = "4k") -> ml_collections.ConfigDict:
+  """``spec``: ``CONTEXT`` or ``CONTEXT,VARIANT`` (``16k,dense``)."""
+  context, _, variant = spec.partition(",")
+  variant = variant or "lsh"
   if context not in CONTEXTS:
     raise ValueError(f"--config=bytes_lm:{context}: expected one of {', '.join(CONTEXTS)}")
+  if variant not in VARIANTS:
+    raise ValueError(f"--config=bytes_lm:{spec}: variant {variant!r} is not one of "
+                     f"{', '.join(VARIANTS)}")
   config = ml_collections.ConfigDict()
   config.seed = 0
 
@@ -25,7 +32,7 @@ def get_config(context: str = "4k") -> ml_collections.ConfigDict:
   config.data.batch_size = 1
 
   config.model = ml_collections.ConfigDict()
-  config.model.dense = False
+  config.model.dense = variant == "dense"
   config.model.dim = 256
   config.model.depth = 2
   config.model.num_heads = 4
@@ -35,8 +42,9 @@ def get_config(context: str = "4k") -> ml_collections.ConfigDict:
   config.model.n_buckets = 0
   config.model.ff_chunk_length = 4096
   config.model.dropout_rate = 0.0
-  config.model.reversible = True
+  config.model.reversible = variant != "plain"
   config.model.head_batch = 1        # one head at a time: least memory, as fast on a CPU
+  config.model.positions = "axial"   # 2 x 256 rows instead of a 65,536-row table at 64K
 
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 1e-3
@@ -51,5 +59,6 @@ def get_config(context: str = "4k") -> ml_collections.ConfigDict:
   config.run.eval_every = 100
   config.run.eval_batches = 2
   config.run.checkpoint_every = 100
+  config.run.time_budget_s = 0.0     # stop after this many seconds of training (0: none)
   config.run.max_checkpoints = 2
   return config

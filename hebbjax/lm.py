@@ -18,6 +18,7 @@ from hebbjax.data import byte_corpus, duplication
 from hebbjax.layers import ReformerLM
 
 TASKS = ("duplication", "bytes")
+POSITIONS = ("axial", "table")
 
 
 def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ReformerLM:
@@ -25,10 +26,17 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Reformer
   m, d = config.model, config.data
   if d.task not in TASKS:
     raise ValueError(f"data.task={d.task!r}: expected one of {', '.join(TASKS)}")
+  positions = m.get("positions", "axial")
+  if positions not in POSITIONS:
+    raise ValueError(f"model.positions={positions!r}: expected one of {', '.join(POSITIONS)}")
+  # "table": one free row per position (axial factors (length, 1)); "axial": two factors near
+  # sqrt(length), far fewer parameters at long contexts.
+  axial_shape = (int(d.length), 1) if positions == "table" else None
   try:
     return ReformerLM(
         vocab_size=int(d.vocab_size), dim=int(m.dim), depth=int(m.depth),
-        num_heads=int(m.num_heads), max_length=int(d.length), ff_hidden=int(m.ff_hidden),
+        num_heads=int(m.num_heads), max_length=int(d.length), axial_shape=axial_shape,
+        ff_hidden=int(m.ff_hidden),
         n_buckets=m.get("n_buckets") or None, n_rounds=int(m.n_rounds),
         chunk_length=int(m.chunk_length), ff_chunk_length=m.get("ff_chunk_length") or None,
         dropout_rate=float(m.dropout_rate), reversible=bool(m.reversible),

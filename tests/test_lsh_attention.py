@@ -86,7 +86,8 @@ def test_jit_vmap_bf16_and_keyed_determinism():
                                                  chunk_length=16))
   out16 = one_chunk(qk.astype(jnp.bfloat16), v.astype(jnp.bfloat16))
   assert out16.dtype == jnp.bfloat16
-  np.testing.assert_allclose(np.asarray(out16, np.float32), reference.dense_attention(qk, v), atol=0.05)
+  np.testing.assert_allclose(np.asarray(out16, np.float32), reference.dense_attention(qk, v),
+                             atol=0.05)
 
 
 def test_bad_arguments_are_named():
@@ -167,3 +168,15 @@ def test_recomputing_backward_keeps_less_than_autodiff():
     return grad.lower(qk, v).compile().memory_analysis().temp_size_in_bytes
   # Autodiff keeps three rounds of [128, 4, 8] probabilities and more; recompute keeps one.
   assert temp(True) < 0.75 * temp(False)
+
+
+def test_bf16_gradients_follow_float32_ones():
+  qk, v = inputs(length=16)
+  loss = lambda qk, v: jnp.sum(lsh_attention(qk, v, key=jax.random.key(10), n_buckets=4,
+                                             n_rounds=2, chunk_length=4).astype(jnp.float32))
+  grad = jax.jit(jax.grad(loss, (0, 1)))
+  low = grad(qk.astype(jnp.bfloat16), v.astype(jnp.bfloat16))
+  high = grad(qk, v)
+  for a, b in zip(low, high):
+    assert a.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b), atol=0.1, rtol=0.1)

@@ -67,6 +67,8 @@ def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
   assert last < 0.9 * first, (first, last)   # from ~ln 6 towards the unigram entropy and below
   assert (full / "loss.png").exists() and "eval_accuracy" in log[4]
   assert train(split, 10) == 0
+  assert train(split, 40, "--resume", "--config.data.vocab_size=7") == 2   # not this run's
+  assert "data.vocab_size=7 differs" in capsys.readouterr().err
   assert train(split, 40, "--resume") == 0
   assert without_timing(log) == without_timing(metrics_lib.read(split / "metrics.jsonl"))
 
@@ -74,6 +76,13 @@ def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
                    "--batches=2"]) == 0
   out = capsys.readouterr().out
   assert "trained with lsh2" in out and all(f"eval {s:>6}" in out for s in ("full", "lsh4"))
+
+
+def test_time_budget_stops_training_early_with_a_final_evaluation(tmp_path):
+  run = tmp_path / "budget"
+  assert train(run, 500, "--config.run.time_budget_s=0.5") == 0   # compiling alone takes longer
+  log = metrics_lib.read(run / "metrics.jsonl")
+  assert 1 <= len(log) < 500 and "eval_loss" in log[-1]
 
 
 def test_sample_continues_a_prompt_from_a_byte_model(tmp_path, capsys):
@@ -116,3 +125,21 @@ def test_bad_byte_input_and_missing_config(tmp_path, capsys):
   assert "data.vocab_size=128" in capsys.readouterr().err
   assert cli.main(["hebbjax", "train", f"--workdir={tmp_path / 'c'}"]) == 2
   assert "--config: required" in capsys.readouterr().err
+
+
+def test_a_step_with_non_finite_gradients_is_skipped_and_counted():
+  from hebbjax.commands.train import Trainer
+  from hebbjax.configs import duplication as duplication_config
+  config = duplication_config.get_config("lsh2")
+  config.data.length, config.data.vocab_size, config.data.batch_size = 16, 6, 2
+  config.model.dim, config.model.num_heads, config.model.ff_hidden = 8, 2, 16
+  config.model.chunk_length = 4
+  trainer = Trainer(config)
+  tokens, scored = trainer.batches.train(jax.random.key(0))
+  state = trainer.initial
+  head = state["params"]["head"]["kernel"]
+  head.value = head.value.at[0, 0].set(np.nan)      # a diverged weight
+  new_state, metrics = trainer.train_step(state, tokens, scored, jax.random.key(1))
+  assert not np.isfinite(float(metrics["loss"])) and int(metrics["skipped_updates"]) == 1
+  for before, after in zip(jax.tree.leaves(state["params"]), jax.tree.leaves(new_state["params"])):
+    np.testing.assert_array_equal(np.asarray(before), np.asarray(after))

@@ -93,9 +93,14 @@ def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -
   for field in ("num_steps", "eval_every", "eval_batches", "checkpoint_every"):
     if int(run_cfg[field]) < 1:
       raise ValueError(f"run.{field}={run_cfg[field]}: expected a positive integer")
+  budget = float(run_cfg.get("time_budget_s", 0) or 0)
+  if budget < 0:
+    raise ValueError(f"run.time_budget_s={budget}: expected seconds >= 0 (0: no budget)")
   trainer = Trainer(config)
   workdir = workdir_lib.prepare(workdir, config, resume=resume)
   bits = config.data.task == "bytes"
+  started = time.perf_counter()
+  over_budget = lambda: budget > 0 and time.perf_counter() - started > budget
 
   def step_fn(state, step):
     start = time.perf_counter()
@@ -106,7 +111,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -
     metrics = {k: float(v) for k, v in jax.device_get(m).items()}
     seconds = time.perf_counter() - start
     metrics.update(seconds=seconds, tokens_per_s=tokens_per_step(config) / seconds)
-    if (step + 1) % int(run_cfg.eval_every) == 0 or step + 1 == int(run_cfg.num_steps):
+    last = step + 1 == int(run_cfg.num_steps) or over_budget()
+    if (step + 1) % int(run_cfg.eval_every) == 0 or last:
       loss, accuracy = trainer.held_out(state["params"], batches=int(run_cfg.eval_batches))
       metrics.update(eval_loss=loss, eval_accuracy=accuracy)
       if bits:
@@ -126,7 +132,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -
       workdir=workdir, state=trainer.initial, num_steps=int(run_cfg.num_steps),
       step_fn=step_fn, checkpoint_every=int(run_cfg.checkpoint_every),
       max_checkpoints=int(run_cfg.get("max_checkpoints", 3)), resume=resume,
-      describe=describe, desc=f"train {config.data.task}", unit="step")
+      describe=describe, is_finished=lambda state: over_budget(),
+      desc=f"train {config.data.task}", unit="step")
   records = metrics_lib.read(workdir / workdir_lib.METRICS_FILE)
   plots.plot_curves(records, ["loss", "eval_loss"], workdir / LOSS_PLOT,
                     title=f"{config.data.task}: next-token loss", ylabel="nats / token")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Callable, Mapping
 
-from hebbjax.run import checkpoints, metrics as metrics_lib, progress as progress_lib, workdir as workdir_lib
+from hebbjax.run import checkpoints, metrics as metrics_lib, progress as progress_lib
+from hebbjax.run import workdir as workdir_lib
 
 StepFn = Callable[[Any, int], tuple[Any, Mapping[str, Any]]]
 
