@@ -58,7 +58,7 @@ def timed(fn, *args, repeats: int):
   return statistics.median(times), compiled.memory_analysis().temp_size_in_bytes
 
 
-def attention_losses(length: int):
+def attention_losses(length: int, implementation: str = "xla"):
   from hebbjax.kernels import chunked_attention, lsh_attention
   from hebbjax.layers.attention import buckets_for
   n_buckets = buckets_for(length, CHUNK)
@@ -66,7 +66,7 @@ def attention_losses(length: int):
 
   def lsh(qk, v):  # [heads, length, head_dim]
     attend = lambda a, b, k: lsh_attention(a, b, key=k, n_buckets=n_buckets, n_rounds=ROUNDS,
-                                           chunk_length=CHUNK)
+                                           chunk_length=CHUNK, implementation=implementation)
     return jnp.sum(jax.vmap(attend)(qk, v, keys) ** 2)
 
   def chunked(qk, v):
@@ -82,15 +82,17 @@ def attention_losses(length: int):
   return n_buckets, {"lsh": grad(lsh), "chunked": grad(chunked), "dense": grad(dense)}
 
 
-def attention_table(lengths, repeats: int, dense_budget_gb: float) -> None:
-  print(f"# attention fwd+bwd, {HEADS} heads x {HEAD_DIM}, chunk {CHUNK}, {ROUNDS} rounds")
+def attention_table(lengths, repeats: int, dense_budget_gb: float,
+                    implementation: str = "xla") -> None:
+  print(f"# attention fwd+bwd, {HEADS} heads x {HEAD_DIM}, chunk {CHUNK}, {ROUNDS} rounds, "
+        f"LSH implementation {implementation}")
   print(f"# {hardware()}")
   print("| length | buckets | LSH s | LSH temp MB | chunked s | chunked temp MB | dense s | "
         "dense temp MB | dense/LSH time |")
   print("|---|---|---|---|---|---|---|---|---|")
   for length in lengths:
     qk, v = jax.random.normal(jax.random.key(0), (2, HEADS, length, HEAD_DIM))
-    n_buckets, losses = attention_losses(length)
+    n_buckets, losses = attention_losses(length, implementation)
     row = {}
     for name in ("lsh", "chunked"):
       row[name] = timed(losses[name], qk, v, repeats=repeats)
@@ -204,6 +206,8 @@ def main() -> None:
   parser.add_argument("--lengths", default="1024,2048,4096,8192,16384,32768,65536")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--dense-budget-gb", type=float, default=12.0)
+  parser.add_argument("--implementation", default="xla", choices=["xla", "pallas"],
+                      help="LSH attention path (pallas: compiled on GPU/TPU, interpreted on CPU)")
   parser.add_argument("--lm-length", type=int, default=65536)
   parser.add_argument("--lm-rounds", default="2,4")
   parser.add_argument("--lm-head-batch", default="4,1",
@@ -216,7 +220,7 @@ def main() -> None:
     return
   if args.section in ("all", "attention"):
     attention_table([int(n) for n in args.lengths.split(",")], args.repeats,
-                    args.dense_budget_gb)
+                    args.dense_budget_gb, args.implementation)
   if args.section in ("all", "lm") and args.lm_length:
     lm_section(args.lm_length, args.repeats, [int(r) for r in args.lm_rounds.split(",")],
                [int(b) for b in args.lm_head_batch.split(",")])

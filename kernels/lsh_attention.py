@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from hebbjax import lsh
+from hebbjax.kernels import lsh_pallas
 
 SELF_SCORE = -1e5   # a token's score for itself: used only when nothing else is visible
 MASKED_SCORE = -1e9  # padding, and the future under causal masking
@@ -50,6 +51,7 @@ class _Options(NamedTuple):
   causal: bool
   shared_qk: bool      # keys are the normalised queries; a token does not attend to itself
   dedup: bool          # count a pair met in several rounds once
+  implementation: str  # "xla" (jax.lax, any backend) or "pallas" (kernels/lsh_pallas.py)
 
 
 def _normalise(x: jax.Array) -> jax.Array:
@@ -147,15 +149,20 @@ def _sorted_round(inputs, plan: _Plan, r, options: _Options):
 def _one_round(inputs, plan: _Plan, r, options: _Options):
   """Attention of round ``r`` in the original order: ``(out [Lp, dv] f32, lse [Lp])``."""
   q, k, v, q_pos, k_pos, k_valid, offset = _sorted_round(inputs, plan, r, options)
-  out, lse = _attend_chunks(q, k, v, q_pos, k_pos, k_valid, options.chunk_length,
-                            options.causal, options.shared_qk, offset)
+  if options.implementation == "pallas":
+    out, lse = lsh_pallas.chunk_attention(q, k, v, q_pos, k_pos, k_valid,
+                                          chunk_length=options.chunk_length,
+                                          causal=options.causal, self_mask=options.shared_qk)
+  else:
+    out, lse = _attend_chunks(q, k, v, q_pos, k_pos, k_valid, options.chunk_length,
+                              options.causal, options.shared_qk, offset)
   undo = plan.q_ranks[r]
   return jnp.take(out, undo, axis=0), jnp.take(lse, undo, axis=0)
 
 
-def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_out, top,
-                    total):
-  """Round ``r``'s share of the input gradients, given the merged output's cotangent.
+def _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, g, dot, top, total,
+                    options: _Options):
+  """``(dq, dk, dv)`` of one sorted round, float32, given the merged output's cotangent.
 
   The merged output is ``out = Σ_r w_r O_r`` with ``w_r = exp(lse_r - top) / total``. Per
   chunk, with ``P = exp(S - lse_r)`` and ``g = d_out``, ``D = g·out`` (one number per query):
@@ -164,13 +171,11 @@ def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_
   ``dK = dSᵀ Q / √d``. Written out rather than left to autodiff so that nothing but this
   round's scores lives at once.
   """
-  q, k, v, q_pos, k_pos, k_valid, offset = _sorted_round(inputs, plan, r, options)
   c = options.chunk_length
   n_chunks = q.shape[0] // c
   chunk = lambda x: x.reshape((n_chunks, c) + x.shape[1:])
   back = lambda x: _look_back(chunk(x), n_chunks)
-  by_query = lambda x: chunk(jnp.take(x, plan.q_orders[r], axis=0))
-  g, dot, top, total = by_query(d_out), by_query(d_out_dot_out), by_query(top), by_query(total)
+  g, dot, top, total = chunk(g), chunk(dot), chunk(top), chunk(total)
   q_c, k_c, v_c = chunk(q), back(k), back(v).astype(jnp.float32)
   scores = _masked_scores(q_c, k_c, chunk(q_pos), back(k_pos), back(k_valid), options.causal,
                           options.shared_qk)
@@ -193,7 +198,25 @@ def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_
       d = d[:, :c] + jnp.roll(d[:, c:], -1, axis=0)
     return d.reshape((n_chunks * c,) + d.shape[2:])
 
-  d_k, d_v = unback(d_k), unback(d_v)
+  return d_q, unback(d_k), unback(d_v)
+
+
+def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_out, top,
+                    total, round_lse):
+  """Round ``r``'s share of the input gradients (original order, float32)."""
+  q, k, v, q_pos, k_pos, k_valid, offset = _sorted_round(inputs, plan, r, options)
+  by_query = lambda x: jnp.take(x, plan.q_orders[r], axis=0)
+  g, dot, top, total = by_query(d_out), by_query(d_out_dot_out), by_query(top), by_query(total)
+  if options.implementation == "pallas":
+    lse = by_query(round_lse)
+    weight = jnp.exp(lse - top) / total
+    d_q, d_k, d_v = lsh_pallas.chunk_attention_backward(
+        q, k, v, q_pos, k_pos, k_valid, weight[:, None] * g, weight * dot, lse,
+        chunk_length=options.chunk_length, causal=options.causal,
+        self_mask=options.shared_qk)
+  else:
+    d_q, d_k, d_v = _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, g, dot, top,
+                                    total, options)
   if options.shared_qk:
     _, normalise_vjp = jax.vjp(_normalise, q.astype(jnp.float32))
     d_q = d_q + normalise_vjp(d_k)[0]
@@ -206,8 +229,8 @@ def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_
 def _all_rounds(inputs, plan: _Plan, options: _Options):
   """Rounds one after another, merged online.
 
-  Returns ``(out [Lp, dv] float32, (top, total) [Lp] each)``: round ``r`` has merge weight
-  ``exp(lse_r - top) / total``. Keeping the running maximum ``top`` apart from the sum keeps
+  Returns ``(out [Lp, dv] float32, (top [Lp], total [Lp], lse [R, Lp]))``: round ``r`` has
+  merge weight ``exp(lse_r - top) / total``. Keeping the running maximum ``top`` apart from the sum keeps
   weights exact when every score is near ``SELF_SCORE`` (float32 cannot resolve
   ``-1e5 + log 2``).
   """
@@ -220,13 +243,13 @@ def _all_rounds(inputs, plan: _Plan, options: _Options):
     new_top = jnp.maximum(top, round_lse)
     old_scale, round_scale = jnp.exp(top - new_top), jnp.exp(round_lse - new_top)
     acc = acc * old_scale[:, None] + round_out * round_scale[:, None]
-    return (acc, new_top, total * old_scale + round_scale), None
+    return (acc, new_top, total * old_scale + round_scale), round_lse
 
   length = q.shape[0]
   init = (jnp.zeros((length, v.shape[1]), jnp.float32),
           jnp.full((length,), -jnp.inf, jnp.float32), jnp.zeros((length,), jnp.float32))
-  (acc, top, total), _ = jax.lax.scan(body, init, jnp.arange(n_rounds))
-  return acc / total[:, None], (top, total)
+  (acc, top, total), round_lses = jax.lax.scan(body, init, jnp.arange(n_rounds))
+  return acc / total[:, None], (top, total, round_lses)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -240,11 +263,12 @@ def _recomputing_fwd(inputs, plan, options):
 
 
 def _recomputing_bwd(options, residuals, d_out):
-  inputs, plan, out, (top, total) = residuals
+  inputs, plan, out, (top, total, round_lses) = residuals
   d_out_dot_out = jnp.sum(d_out * out, axis=-1)
 
   def body(grads, r):
-    d_inputs = _round_backward(inputs, plan, r, options, d_out, d_out_dot_out, top, total)
+    d_inputs = _round_backward(inputs, plan, r, options, d_out, d_out_dot_out, top, total,
+                               round_lses[r])
     return jax.tree.map(jnp.add, grads, d_inputs), None
 
   zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), inputs)
@@ -264,8 +288,25 @@ def _orders_and_ranks(buckets: jax.Array):
   return orders, ranks
 
 
+IMPLEMENTATIONS = ("xla", "pallas")
+
+
+def _choose_implementation(implementation: Optional[str], dedup: bool, recompute: bool) -> str:
+  """None means ``jax.lax`` for now: the Pallas kernels are verified in interpret mode only and
+  become the GPU/TPU default once a GPU run has compiled and measured them."""
+  if implementation is None:
+    return "xla"
+  if implementation not in IMPLEMENTATIONS:
+    raise ValueError(f"implementation={implementation!r}: expected one of "
+                     f"{', '.join(IMPLEMENTATIONS)} or None")
+  if implementation == "pallas" and (dedup or not recompute):
+    raise ValueError("implementation='pallas': supports neither dedup=True nor "
+                     "recompute=False; use implementation='xla'")
+  return implementation
+
+
 def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompute,
-              shared_qk):
+              shared_qk, implementation):
   """Shared body of :func:`lsh_attention` and :func:`lsh_qkv_attention`."""
   if chunk_length < 1:
     raise ValueError(f"chunk_length={chunk_length}: expected a positive chunk length")
@@ -284,7 +325,8 @@ def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompu
   else:
     k_orders, k_ranks = _orders_and_ranks(k_buckets)
   plan = _Plan(q_orders, k_orders, q_ranks, k_ranks, valid_p)
-  options = _Options(chunk_length, causal, shared_qk, dedup)
+  options = _Options(chunk_length, causal, shared_qk, dedup,
+                     _choose_implementation(implementation, dedup, recompute))
   inputs = (q_p, None if shared_qk else k_p, v_p)
   if recompute:
     out = _recomputing_rounds(inputs, plan, options)
@@ -297,7 +339,7 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
                   n_buckets: Union[int, Sequence[int]],
                   n_rounds: int = 1, chunk_length: int = 64, causal: bool = False,
                   mask: Optional[jax.Array] = None, dedup: bool = False,
-                  recompute: bool = True) -> jax.Array:
+                  recompute: bool = True, implementation: Optional[str] = None) -> jax.Array:
   """Reformer LSH attention for one sequence, with shared queries and keys.
 
   Args:
@@ -314,6 +356,9 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
       result is then softmax attention over the union of the rounds' windows (Sec. 2.3).
     recompute: backward pass by the recomputing ``custom_vjp`` (memory of one round's chunk
       scores); False differentiates the forward pass as written, storing every round's.
+    implementation: ``"xla"`` (``jax.lax``, every backend), ``"pallas"``
+      (:mod:`hebbjax.kernels.lsh_pallas`: interpreted on CPU; compiled on GPU/TPU, not yet
+      verified there) or None (``"xla"`` until the Pallas path is verified on a GPU).
 
   Returns:
     ``[length, dim_v]`` in ``v``'s dtype (scores and softmax in float32).
@@ -322,14 +367,16 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
   hash_qk = lambda q, _: (lsh.angular_hash(q, key=key, n_buckets=n_buckets,
                                            n_rounds=n_rounds),) * 2
   return _bucketed(qk, qk, v, hash_qk, chunk_length=chunk_length,
-                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=True)
+                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=True,
+                   implementation=implementation)
 
 
 def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array,
                       n_buckets: Union[int, Sequence[int]], n_rounds: int = 1,
                       chunk_length: int = 64,
                       causal: bool = False, mask: Optional[jax.Array] = None,
-                      dedup: bool = False, recompute: bool = True) -> jax.Array:
+                      dedup: bool = False, recompute: bool = True,
+                      implementation: Optional[str] = None) -> jax.Array:
   """LSH attention with separate queries and keys (for models that project them apart).
 
   Queries and keys are hashed by the same rotations and each sorted by its own buckets; chunk
@@ -355,7 +402,8 @@ def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Arra
     return both[:, :q.shape[0]], both[:, q.shape[0]:]
 
   return _bucketed(q, k, v, hash_both, chunk_length=chunk_length,
-                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=False)
+                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=False,
+                   implementation=implementation)
 
 
 def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
