@@ -12,6 +12,8 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
 
 from hebbjax import rollout
 from hebbjax.envs import EnvSpec
@@ -44,10 +46,24 @@ def episode_returns(task: Task, h: jax.Array, keys: jax.Array) -> rollout.Episod
   return jax.vmap(run)(keys)
 
 
+POPULATION_AXIS = "population"
+
+
+def population_mesh(devices=None) -> jax.sharding.Mesh:
+  """A one-axis mesh over ``devices`` (default: every device of every process)."""
+  devices = jax.devices() if devices is None else devices
+  return jax.sharding.Mesh(np.asarray(devices), (POPULATION_AXIS,))
+
+
 def make_generation_step(
-    es: OpenES, task: Task
+    es: OpenES, task: Task, mesh: jax.sharding.Mesh | None = None
 ) -> Callable[[OpenESState, jax.Array], tuple[OpenESState, dict[str, jax.Array]]]:
   """Builds the jitted generation step.
+
+  With a ``mesh`` (see :func:`population_mesh`), the members are split over its devices with
+  ``jax.shard_map``: each device regenerates its members' perturbations from their keys and
+  runs their episodes; only fitness values cross devices, and every device then applies the
+  same update. The population size must be a multiple of the device count.
 
   Returns:
     ``step(state, key) -> (state, metrics)``. Metrics (scalars): ``fitness_mean``,
@@ -62,13 +78,27 @@ def make_generation_step(
       return jnp.mean(result.total_return), jnp.sum(result.length)
     return fitness
 
+  if mesh is not None and es.population_size % mesh.size:
+    raise ValueError(f"es.population_size={es.population_size}: must be a multiple of the "
+                     f"{mesh.size} devices it is sharded over")
+
+  def evaluate(state, population, episode_keys):
+    if mesh is None:
+      return es.evaluate(state, population, fitness_fn(episode_keys))
+    share = lambda state, population, episode_keys, indices: es.evaluate(
+        state, population, fitness_fn(episode_keys), indices=indices)
+    replicated, split = P(), P(POPULATION_AXIS)
+    # check_vma=False: the rollout's scan starts from replicated environment states and
+    # carries member-dependent ones; each device's values are its own members' anyway.
+    return jax.shard_map(share, mesh=mesh, in_specs=(replicated, replicated, replicated, split),
+                         out_specs=split, check_vma=False)(
+                             state, population, episode_keys, jnp.arange(es.population_size))
+
   @jax.jit
   def step(state: OpenESState, key: jax.Array):
     ask_key, episode_key = jax.random.split(key)
     population = es.ask(ask_key, state)
-    evaluation = es.evaluate(
-        state, population, fitness_fn(jax.random.split(episode_key, task.episodes))
-    )
+    evaluation = evaluate(state, population, jax.random.split(episode_key, task.episodes))
     new_state, metrics = es.tell(state, population, evaluation.fitness)
     finite = jnp.isfinite(evaluation.raw)
     metrics.update(

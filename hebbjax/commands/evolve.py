@@ -47,7 +47,8 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
     raise ValueError("run.eval_every and run.eval_episodes: expected positive integers")
   workdir = workdir_lib.prepare(workdir, config, resume=resume)
 
-  generation = evolution.make_generation_step(es, task)
+  mesh = evolution.population_mesh() if run_cfg.get("shard_population", False) else None
+  generation = evolution.make_generation_step(es, task, mesh)
   evaluator = evolution.make_evaluator(task)
   base_key = jax.random.key(int(config.seed))
   generation_key = jax.random.fold_in(base_key, 1)

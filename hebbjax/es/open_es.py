@@ -179,17 +179,22 @@ class OpenES:
       state: OpenESState,
       population: Population,
       fitness_fn: Callable[[jax.Array], tuple[jax.Array, Any]],
+      indices: jax.Array | None = None,
   ) -> Evaluation:
-    """Evaluates every member; ``fitness_fn(h) -> (fitness, aux)`` on one ``[num_params]``."""
+    """Evaluates members; ``fitness_fn(h) -> (fitness, aux)`` on one ``[num_params]``.
+
+    ``indices``: the members to evaluate (default: all, in order), e.g. one device's share of
+    a sharded population; the result's fields follow their order.
+    """
 
     def one(index):
       h = self.member(state, population, index)
       raw, aux = fitness_fn(h)
       return raw, raw - self.l2_coeff * jnp.mean(h * h), aux
 
-    raw, fitness, aux = jax.lax.map(
-        one, jnp.arange(self.population_size), batch_size=self.member_batch
-    )
+    if indices is None:
+      indices = jnp.arange(self.population_size)
+    raw, fitness, aux = jax.lax.map(one, indices, batch_size=self.member_batch)
     return Evaluation(fitness=fitness, raw=raw, aux=aux)
 
   def gradient(self, state: OpenESState, population: Population, weights: jax.Array) -> jax.Array:
