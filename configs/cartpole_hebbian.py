@@ -41,6 +41,8 @@ def get_config() -> ml_collections.ConfigDict:
   # Members evaluated at once. Blocks of 64 keep a block's coefficients in a CPU's cache over an
   # episode; on a GPU set it to None (one vmap over the whole population).
   config.es.member_batch = 64
+  # 0: full-rank Gaussian noise; r: rank-r noise per coefficient/weight matrix (large networks).
+  config.es.noise_rank = 0
 
   config.run = ml_collections.ConfigDict()
   config.run.num_generations = 60

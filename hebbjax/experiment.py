@@ -48,10 +48,18 @@ def build_task(config: ml_collections.ConfigDict) -> Task:
               int(config.rollout.episodes))
 
 
-def build_es(config: ml_collections.ConfigDict) -> OpenES:
-  """The OpenES of ``config.es``."""
-  fields = {f.name for f in dataclasses.fields(OpenES)}
+def build_es(config: ml_collections.ConfigDict, layout=None) -> OpenES:
+  """The OpenES of ``config.es``; ``layout`` (the policy's parameter layout) serves
+  ``es.noise_rank`` (0 or absent: full-rank noise)."""
+  fields = {f.name for f in dataclasses.fields(OpenES)} - {"noise_layout"}
   unknown = sorted(set(config.es) - fields)
   if unknown:
     raise ValueError(f"es.{unknown[0]}: unknown field; expected one of {', '.join(sorted(fields))}")
-  return OpenES(**dict(config.es))
+  kwargs = dict(config.es)
+  if kwargs.get("noise_rank"):
+    if layout is None:
+      raise ValueError("es.noise_rank: needs the policy's parameter layout")
+    kwargs["noise_layout"] = layout
+  else:
+    kwargs["noise_rank"] = None
+  return OpenES(**kwargs)

@@ -230,8 +230,8 @@ def _all_rounds(inputs, plan: _Plan, options: _Options):
   """Rounds one after another, merged online.
 
   Returns ``(out [Lp, dv] float32, (top [Lp], total [Lp], lse [R, Lp]))``: round ``r`` has
-  merge weight ``exp(lse_r - top) / total``. Keeping the running maximum ``top`` apart from the sum keeps
-  weights exact when every score is near ``SELF_SCORE`` (float32 cannot resolve
+  merge weight ``exp(lse_r - top) / total``. Keeping the running maximum ``top`` apart from the
+  sum keeps weights exact when every score is near ``SELF_SCORE`` (float32 cannot resolve
   ``-1e5 + log 2``).
   """
   q, _, v = inputs

@@ -116,3 +116,33 @@ def test_sanitise_with_all_finite_is_identity():
   clean, mask = fitness_lib.sanitise(x)
   np.testing.assert_array_equal(np.asarray(clean), np.asarray(x))
   assert not np.asarray(mask).any()
+
+
+def test_low_rank_noise_has_unit_variance_entries_of_rank_r():
+  from hebbjax.es import noise
+  from hebbjax.layout import ArrayLayout
+  layout = ArrayLayout(((2, 12, 10), (7,)))
+  draws = jax.vmap(lambda k: noise.low_rank(k, layout, 3))(jax.random.split(jax.random.key(0),
+                                                                             4000))
+  assert draws.shape == (4000, layout.size)
+  # Each entry: a sum of r products of independent N(0,1), over √r: mean 0, variance 1.
+  assert abs(float(draws.mean())) < 0.02 and abs(float(draws.var()) - 1.0) < 0.05
+  first = np.asarray(draws[0, :120]).reshape(12, 10)
+  assert np.linalg.matrix_rank(first) == 3
+
+
+def test_low_rank_es_gradient_points_towards_the_optimum_of_a_quadratic():
+  from hebbjax.layout import ArrayLayout
+  layout = ArrayLayout(((3, 16, 12),))
+  target = jax.random.normal(jax.random.key(1), (layout.size,))
+  es = hebbjax.OpenES(population_size=512, noise_rank=2, noise_layout=layout, l2_coeff=0.0,
+                      fitness_shaping="none")
+  state = es.init(jnp.zeros(layout.size))
+  population = es.ask(jax.random.key(2), state)
+  evaluation = es.evaluate(state, population, lambda h: (-jnp.sum((h - target) ** 2), 0.0))
+  grad = es.gradient(state, population, evaluation.fitness)
+  true = 2 * target                     # ∇ of -|h - target|² at h = 0
+  cosine = float(grad @ true / (jnp.linalg.norm(grad) * jnp.linalg.norm(true)))
+  assert cosine > 0.5, cosine
+  with pytest.raises(ValueError, match="es.noise_rank=2"):
+    hebbjax.OpenES(noise_rank=2)

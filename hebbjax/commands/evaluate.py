@@ -26,7 +26,8 @@ def load_best(workdir, task, config):
   step = checkpointer.latest_step()
   if step is None:
     raise ValueError(f"--workdir={workdir}: no checkpoint or {evolve_cmd.BEST_PARAMS_FILE} yet")
-  template = evolve_cmd.initial_state(config, task, experiment.build_es(config))
+  es = experiment.build_es(config, task.policy.layout)
+  template = evolve_cmd.initial_state(config, task, es)
   state = checkpointer.restore(step, template)
   checkpointer.close()
   return np.asarray(state["best_params"])

@@ -41,7 +41,7 @@ def save_best(workdir, state, task: evolution.Task, config) -> pathlib.Path:
 def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -> dict[str, Any]:
   """Runs (or resumes) an evolution experiment; returns the final state."""
   task = experiment.build_task(config)
-  es = experiment.build_es(config)
+  es = experiment.build_es(config, task.policy.layout)
   run_cfg = config.run
   if int(run_cfg.eval_every) < 1 or int(run_cfg.eval_episodes) < 1:
     raise ValueError("run.eval_every and run.eval_episodes: expected positive integers")

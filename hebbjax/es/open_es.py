@@ -25,6 +25,8 @@ import optax
 from flax import struct
 
 from hebbjax.es import fitness as fitness_lib
+from hebbjax.es import noise as noise_lib
+from hebbjax.layout import ArrayLayout
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -90,6 +92,10 @@ class OpenES:
     fitness_shaping: see :func:`hebbjax.es.fitness.shape_fitness`.
     member_batch: members evaluated at once (``jax.lax.map`` batch size); None for all. Smaller
       blocks keep a block's parameters in cache across an episode's steps.
+    noise_rank: None for full-rank Gaussian noise; ``r`` for rank-``r`` noise per matrix of
+      ``noise_layout`` (see :mod:`hebbjax.es.noise`).
+    noise_layout: the parameter vector's arrays (e.g. the policy's coefficient layout);
+      required with ``noise_rank``.
   """
 
   population_size: int = 256
@@ -104,6 +110,8 @@ class OpenES:
   antithetic: bool = True
   fitness_shaping: str = "centered_rank"
   member_batch: Optional[int] = None
+  noise_rank: Optional[int] = None
+  noise_layout: Optional[ArrayLayout] = None
 
   def __post_init__(self):
     if self.population_size < 2:
@@ -125,6 +133,18 @@ class OpenES:
       )
     if self.member_batch is not None and self.member_batch < 1:
       raise ValueError(f"es.member_batch={self.member_batch}: expected a positive batch or None")
+    if self.noise_rank is not None and (self.noise_rank < 1 or self.noise_layout is None):
+      raise ValueError(f"es.noise_rank={self.noise_rank}: expected a positive rank, with the "
+                       "parameters' noise_layout")
+
+  def noise(self, key: jax.Array, size: int) -> jax.Array:
+    """One perturbation ``ε``, ``[size]``, regenerated from ``key``."""
+    if self.noise_rank is None:
+      return noise_lib.full_rank(key, size)
+    if self.noise_layout.size != size:
+      raise ValueError(f"es.noise_layout: describes {self.noise_layout.size} parameters, "
+                       f"the search has {size}")
+    return noise_lib.low_rank(key, self.noise_layout, self.noise_rank)
 
   # -- optimizer --------------------------------------------------------------------------------
   def make_optimizer(self) -> optax.GradientTransformation:
@@ -165,7 +185,7 @@ class OpenES:
   def member(self, state: OpenESState, population: Population, index: jax.Array) -> jax.Array:
     """Regenerates member ``index``'s parameters ``mean + sign · σ · ε``, ``[num_params]``."""
     noise_index = index // 2 if self.antithetic else index
-    noise = jax.random.normal(population.noise_keys[noise_index], state.mean.shape, jnp.float32)
+    noise = self.noise(population.noise_keys[noise_index], state.mean.shape[0])
     return state.mean + self.member_sign(index) * state.sigma * noise
 
   def materialize(self, state: OpenESState, population: Population) -> jax.Array:
@@ -213,7 +233,7 @@ class OpenES:
 
     def accumulate(total, inputs):
       key, w = inputs
-      return total + w * jax.random.normal(key, state.mean.shape, jnp.float32), None
+      return total + w * self.noise(key, state.mean.shape[0]), None
 
     total, _ = jax.lax.scan(
         accumulate, jnp.zeros_like(state.mean), (population.noise_keys, pair_weights)
