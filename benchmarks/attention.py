@@ -47,15 +47,19 @@ def hardware() -> str:
 
 
 def timed(fn, *args, repeats: int):
-  """Compiles, runs once, then returns (median seconds, compiled temp bytes)."""
+  """Compiles, runs once, then returns (median seconds, compiled temp bytes, compile seconds,
+  compiled program)."""
+  start = time.perf_counter()
   compiled = jax.jit(fn).lower(*args).compile()
+  compile_s = time.perf_counter() - start
   jax.block_until_ready(compiled(*args))
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - start)
-  return statistics.median(times), compiled.memory_analysis().temp_size_in_bytes
+  return (statistics.median(times), compiled.memory_analysis().temp_size_in_bytes, compile_s,
+          compiled)
 
 
 def attention_losses(length: int, implementation: str = "xla"):
@@ -95,10 +99,10 @@ def attention_table(lengths, repeats: int, dense_budget_gb: float,
     n_buckets, losses = attention_losses(length, implementation)
     row = {}
     for name in ("lsh", "chunked"):
-      row[name] = timed(losses[name], qk, v, repeats=repeats)
+      row[name] = timed(losses[name], qk, v, repeats=repeats)[:2]
     dense_temp = jax.jit(losses["dense"]).lower(qk, v).compile().memory_analysis()
     if dense_temp.temp_size_in_bytes <= dense_budget_gb * 2 ** 30:
-      row["dense"] = timed(losses["dense"], qk, v, repeats=repeats)
+      row["dense"] = timed(losses["dense"], qk, v, repeats=repeats)[:2]
       dense_cells = f"{row['dense'][0]:.3f} | {row['dense'][1] / 1e6:.0f} | " \
                     f"{row['dense'][0] / row['lsh'][0]:.2f}"
     else:
@@ -124,18 +128,11 @@ def lm_run(length: int, repeats: int, n_rounds: int, head_batch) -> dict:
     logits = nnx.merge(graph, params)(tokens[:, :-1], key=key)
     return optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:]).mean()
 
-  start = time.perf_counter()
-  compiled = jax.jit(jax.value_and_grad(loss)).lower(params, tokens, jax.random.key(2)).compile()
-  compile_s = time.perf_counter() - start
-  jax.block_until_ready(compiled(params, tokens, jax.random.key(2)))
-  times = []
-  for i in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(params, tokens, jax.random.key(3 + i)))
-    times.append(time.perf_counter() - start)
+  seconds, _, compile_s, compiled = timed(jax.value_and_grad(loss), params, tokens,
+                                          jax.random.key(2), repeats=repeats)
   memory = compiled.memory_analysis()
   return {"length": length, "n_rounds": n_rounds, "head_batch": head_batch,
-          "seconds": statistics.median(times),
+          "seconds": seconds,
           "compile_s": compile_s, "temp_mb": memory.temp_size_in_bytes / 1e6,
           "arguments_mb": memory.argument_size_in_bytes / 1e6,
           "peak_rss_mb": peak_rss_mb()}

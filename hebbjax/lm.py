@@ -6,6 +6,7 @@ so a field's validation and meaning live in one place.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -76,21 +77,20 @@ def build_batches(config: ml_collections.ConfigDict) -> Batches:
   batch_size, length = int(d.batch_size), int(d.length)
   if d.task == "duplication":
     duplication.check(length, int(d.vocab_size))
-    make = lambda key: duplication.batch(key, batch_size=batch_size, length=length,
-                                         vocab_size=int(d.vocab_size))
+    make = jax.jit(functools.partial(duplication.batch, batch_size=batch_size, length=length,
+                                     vocab_size=int(d.vocab_size)))
     return Batches(make, make)
   if int(d.vocab_size) != 256:
     raise ValueError(f"data.vocab_size={d.vocab_size}: byte-level data needs 256")
   train, held_out = (jnp.asarray(part) for part in byte_corpus.split(
       byte_corpus.load(d.corpus), float(d.held_out)))
 
-  def crops(data):
-    def make(key):
-      tokens = byte_corpus.batch(key, data, batch_size=batch_size, length=length + 1)
-      return tokens, jnp.ones_like(tokens, bool)
-    return make
+  @jax.jit  # the corpus is an argument, not a constant baked into the program
+  def crop(key, data):
+    tokens = byte_corpus.batch(key, data, batch_size=batch_size, length=length + 1)
+    return tokens, jnp.ones_like(tokens, bool)
 
-  return Batches(crops(train), crops(held_out))
+  return Batches(functools.partial(crop, data=train), functools.partial(crop, data=held_out))
 
 
 def loss_and_accuracy(logits: jax.Array, tokens: jax.Array, scored: jax.Array):

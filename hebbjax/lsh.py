@@ -51,6 +51,17 @@ def _angular_factor(x, key, n_buckets: int, n_rounds: int) -> jax.Array:
                    jnp.argmin(rotated, axis=-1) + n_buckets // 2).astype(jnp.int32)
 
 
+def bucket_factors(n_buckets: Union[int, Sequence[int]]) -> tuple[int, ...]:
+  """Validates an angular hash's buckets (an even int, or a tuple of them) -> its factors."""
+  factors = (n_buckets,) if isinstance(n_buckets, int) else tuple(n_buckets)
+  if not factors or any(not isinstance(f, int) or f < 2 or f % 2 for f in factors):
+    raise ValueError(f"n_buckets={n_buckets!r}: angular hashing needs an even number >= 2 "
+                     "(or a tuple of them)")
+  if math.prod(factors) > 2 ** MAX_BITS:
+    raise ValueError(f"n_buckets={n_buckets!r}: more than 2**{MAX_BITS} buckets")
+  return factors
+
+
 def angular_hash(x: jax.Array, *, key: jax.Array, n_buckets: Union[int, Sequence[int]],
                  n_rounds: int = 1) -> jax.Array:
   """Reformer's angular LSH.
@@ -68,12 +79,7 @@ def angular_hash(x: jax.Array, *, key: jax.Array, n_buckets: Union[int, Sequence
   Returns:
     ``[..., n_rounds, length]`` int32 bucket ids in ``[0, prod(n_buckets))``.
   """
-  factors = (n_buckets,) if isinstance(n_buckets, int) else tuple(n_buckets)
-  if not factors or any(not isinstance(f, int) or f < 2 or f % 2 for f in factors):
-    raise ValueError(f"n_buckets={n_buckets}: angular hashing needs an even number >= 2 "
-                     "(or a tuple of them)")
-  if math.prod(factors) > 2 ** MAX_BITS:
-    raise ValueError(f"n_buckets={n_buckets}: more than 2**{MAX_BITS} buckets")
+  factors = bucket_factors(n_buckets)
   if n_rounds < 1:
     raise ValueError(f"n_rounds={n_rounds}: expected at least 1")
   keys = [key] if len(factors) == 1 else jax.random.split(key, len(factors))

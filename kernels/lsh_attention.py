@@ -32,9 +32,9 @@ import jax.numpy as jnp
 
 from hebbjax import lsh
 from hebbjax.kernels import lsh_pallas
-
-SELF_SCORE = -1e5   # a token's score for itself: used only when nothing else is visible
-MASKED_SCORE = -1e9  # padding, and the future under causal masking
+# A token's score for itself (used only when nothing else is visible), and that of padding and
+# the future under causal masking: one definition for both implementations.
+from hebbjax.kernels.lsh_pallas import MASKED_SCORE, SELF_SCORE
 
 
 class _Plan(NamedTuple):
@@ -160,32 +160,28 @@ def _one_round(inputs, plan: _Plan, r, options: _Options):
   return jnp.take(out, undo, axis=0), jnp.take(lse, undo, axis=0)
 
 
-def _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, g, dot, top, total,
+def _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, d_o, delta, lse,
                     options: _Options):
-  """``(dq, dk, dv)`` of one sorted round, float32, given the merged output's cotangent.
+  """``(dq, dk, dv)`` of one sorted round in ``jax.lax``, float32, from the saved ``lse``.
 
-  The merged output is ``out = Σ_r w_r O_r`` with ``w_r = exp(lse_r - top) / total``. Per
-  chunk, with ``P = exp(S - lse_r)`` and ``g = d_out``, ``D = g·out`` (one number per query):
-  ``dV = Pᵀ (w g)`` and ``dS = w P ⊙ (g Vᵀ - D)`` — the round's own output cancels out of
-  ``dS`` — zeroed where ``S`` was replaced by a mask constant; then ``dQ = dS K / √d`` and
-  ``dK = dSᵀ Q / √d``. Written out rather than left to autodiff so that nothing but this
-  round's scores lives at once.
+  Per chunk, with ``P = exp(S - lse)``: ``dV = Pᵀ d_o``, ``dS = P ⊙ (d_o Vᵀ - delta)`` zeroed
+  where ``S`` was replaced by a mask constant, ``dQ = dS K / √d``, ``dK = dSᵀ Q / √d`` — the
+  same contract as :func:`hebbjax.kernels.lsh_pallas.chunk_attention_backward`. Written out
+  rather than left to autodiff so that nothing but this round's scores lives at once.
   """
   c = options.chunk_length
   n_chunks = q.shape[0] // c
   chunk = lambda x: x.reshape((n_chunks, c) + x.shape[1:])
   back = lambda x: _look_back(chunk(x), n_chunks)
-  g, dot, top, total = chunk(g), chunk(dot), chunk(top), chunk(total)
+  d_o, delta, lse = chunk(d_o), chunk(delta), chunk(lse)
   q_c, k_c, v_c = chunk(q), back(k), back(v).astype(jnp.float32)
   scores = _masked_scores(q_c, k_c, chunk(q_pos), back(k_pos), back(k_valid), options.causal,
                           options.shared_qk)
   if offset is not None:
     scores = scores + offset
-  lse = jax.nn.logsumexp(scores, axis=-1, keepdims=True)
-  weight = jnp.exp(lse - top[..., None]) / total[..., None]          # [nc, c, 1]
-  probs = jnp.exp(scores - lse)
-  d_v = jnp.einsum("cqk,cqd->ckd", probs, weight * g)
-  d_scores = weight * probs * (jnp.einsum("cqd,ckd->cqk", g, v_c) - dot[..., None])
+  probs = jnp.exp(scores - lse[..., None])
+  d_v = jnp.einsum("cqk,cqd->ckd", probs, d_o)
+  d_scores = probs * (jnp.einsum("cqd,ckd->cqk", d_o, v_c) - delta[..., None])
   is_self, hidden = _score_masks(chunk(q_pos), back(k_pos), back(k_valid), options.causal,
                                  options.shared_qk)
   replaced = hidden if is_self is None else hidden | is_self
@@ -203,20 +199,25 @@ def _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, g, dot, top, total,
 
 def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_out, top,
                     total, round_lse):
-  """Round ``r``'s share of the input gradients (original order, float32)."""
+  """Round ``r``'s share of the input gradients (original order, float32).
+
+  The merged output is ``out = Σ_r w_r O_r`` with ``w_r = exp(lse_r - top) / total``; with
+  ``g = d_out`` the round sees ``d_o = w g`` and ``delta = w (g·out)`` — its own output cancels
+  out of ``dS`` — and either implementation turns those into ``(dq, dk, dv)``.
+  """
   q, k, v, q_pos, k_pos, k_valid, offset = _sorted_round(inputs, plan, r, options)
   by_query = lambda x: jnp.take(x, plan.q_orders[r], axis=0)
-  g, dot, top, total = by_query(d_out), by_query(d_out_dot_out), by_query(top), by_query(total)
+  lse = by_query(round_lse)
+  weight = jnp.exp(lse - by_query(top)) / by_query(total)
+  d_o, delta = weight[:, None] * by_query(d_out), weight * by_query(d_out_dot_out)
   if options.implementation == "pallas":
-    lse = by_query(round_lse)
-    weight = jnp.exp(lse - top) / total
     d_q, d_k, d_v = lsh_pallas.chunk_attention_backward(
-        q, k, v, q_pos, k_pos, k_valid, weight[:, None] * g, weight * dot, lse,
+        q, k, v, q_pos, k_pos, k_valid, d_o, delta, lse,
         chunk_length=options.chunk_length, causal=options.causal,
         self_mask=options.shared_qk)
   else:
-    d_q, d_k, d_v = _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, g, dot, top,
-                                    total, options)
+    d_q, d_k, d_v = _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, d_o, delta, lse,
+                                    options)
   if options.shared_qk:
     _, normalise_vjp = jax.vjp(_normalise, q.astype(jnp.float32))
     d_q = d_q + normalise_vjp(d_k)[0]

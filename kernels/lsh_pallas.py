@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-SELF_SCORE = -1e5
-MASKED_SCORE = -1e9
+SELF_SCORE = -1e5   # a token's score for itself: used only when nothing else is visible
+MASKED_SCORE = -1e9  # padding, and the future under causal masking
 
 
 def _interpret() -> bool:

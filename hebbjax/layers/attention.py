@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hebbjax import lsh
 from hebbjax.kernels import dense_attention, lsh_attention, lsh_qkv_attention
 from hebbjax.layers.common import dropout, require_positive, require_rate
 
@@ -29,11 +30,8 @@ FACTOR_ABOVE = 64
 
 def check_lsh_arguments(n_buckets: Buckets, n_rounds: int, chunk_length: int) -> None:
   """One-line errors naming the argument, raised before anything is traced."""
-  factors = (n_buckets,) if isinstance(n_buckets, int) else tuple(n_buckets or ())
-  if n_buckets is not None and (not factors or any(
-      not isinstance(f, int) or f < 2 or f % 2 for f in factors)):
-    raise ValueError(f"n_buckets={n_buckets!r}: angular hashing needs an even number >= 2, "
-                     "a tuple of them, or None to choose from the length")
+  if n_buckets is not None:
+    lsh.bucket_factors(n_buckets)
   require_positive("n_rounds", n_rounds)
   require_positive("chunk_length", chunk_length)
 
