@@ -12,6 +12,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.env = ml_collections.ConfigDict()
   config.env.name = "CartPole-v1"
   config.env.params = ml_collections.ConfigDict()  # overrides of the gymnax EnvParams fields
+  # Families of physics variants, "length=0.25;length=1.0,masspole=0.2" (one member per ';'):
+  # members evolve on train_variants (episode e on variant (e + random start) mod V) and
+  # `hebbjax eval` also reports test_variants, held out. "": the one environment above.
+  config.env.train_variants = ""
+  config.env.test_variants = ""
 
   config.network = ml_collections.ConfigDict()
   config.network.kind = "hebbian"          # "hebbian" or "static"
@@ -27,6 +32,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.rollout.episodes = 1              # episodes per member per generation
 
   config.es = ml_collections.ConfigDict()
+  # "openai" (built in) or "evosax:NAME" (pip install "hebbjax[evosax]"), e.g. evosax:PGPE,
+  # evosax:SNES, evosax:CMA_ES: those use population_size, sigma_init, l2_coeff, member_batch
+  # evosax_params ("std_lr=0.2,std_max_change=0.1": the strategy's own parameters) and
+  # evosax_optimizer ("": the strategy's own; or "adam:0.05", "sgd:0.1", "clipup:0.15"), not the
+  # fields below them.
+  config.es.strategy = "openai"
+  config.es.evosax_params = ""
+  config.es.evosax_optimizer = ""
   config.es.population_size = 256
   config.es.sigma_init = 0.1
   config.es.sigma_decay = 0.999

@@ -6,19 +6,63 @@ evolved with OpenAI-ES, a whole population evaluated in one compiled call. The R
 (``hebbjax.kernels``).
 """
 
-from hebbjax import lsh
-from hebbjax.envs import EnvSpec, make_env
-from hebbjax.es import Evaluation, OpenES, OpenESState, Population, shape_fitness
-from hebbjax.evolution import Task, episode_returns, make_evaluator, make_generation_step
-from hebbjax.interop import from_original, load_params, save_params, to_original
-from hebbjax.layout import ArrayLayout, coefficient_layout, count_coefficients, weight_layout
-from hebbjax.networks import forward, init_weights, normalise_weights
-from hebbjax.policies import HebbianPolicy, StaticPolicy, mlp_sizes
-from hebbjax.rollout import EpisodeResult, EpisodeTrace, episode_return, episode_trace
-from hebbjax.rules import (
-    DEFAULT_RULE, RULES, FoldedRule, RuleSpec, apply_folded_rule, coefficients_per_synapse,
-    fold_rule, hebbian_update, rule_spec,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+# Names are imported on first use: importing gymnax (and anything that builds a jnp constant)
+# starts JAX's backend, and a multi-process run must call jax.distributed.initialize() before
+# that happens (see hebbjax.run.distributed).
+_EXPORTS = {
+    "lsh": ("hebbjax.lsh", None),
+    "EnvSpec": ("hebbjax.envs", "EnvSpec"), "make_env": ("hebbjax.envs", "make_env"),
+    **{n: ("hebbjax.es", n) for n in
+       ("Evaluation", "OpenES", "OpenESState", "Population", "shape_fitness")},
+    **{n: ("hebbjax.evolution", n) for n in
+       ("Task", "episode_returns", "make_evaluator", "make_generation_step")},
+    **{n: ("hebbjax.interop", n) for n in
+       ("from_original", "load_params", "save_params", "to_original")},
+    **{n: ("hebbjax.layout", n) for n in
+       ("ArrayLayout", "coefficient_layout", "count_coefficients", "weight_layout")},
+    **{n: ("hebbjax.networks", n) for n in ("forward", "init_weights", "normalise_weights")},
+    **{n: ("hebbjax.policies", n) for n in ("HebbianPolicy", "StaticPolicy", "mlp_sizes")},
+    **{n: ("hebbjax.rollout", n) for n in
+       ("EpisodeResult", "EpisodeTrace", "episode_return", "episode_trace")},
+    **{n: ("hebbjax.rules", n) for n in
+       ("DEFAULT_RULE", "RULES", "FoldedRule", "RuleSpec", "apply_folded_rule",
+        "coefficients_per_synapse", "fold_rule", "hebbian_update", "rule_spec")},
+}
+
+
+def __getattr__(name):
+  if name not in _EXPORTS:
+    raise AttributeError(f"module 'hebbjax' has no attribute {name!r}")
+  module_name, attribute = _EXPORTS[name]
+  module = importlib.import_module(module_name)
+  value = module if attribute is None else getattr(module, attribute)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
+  from hebbjax import lsh  # noqa: F401
+  from hebbjax.envs import EnvSpec, make_env  # noqa: F401
+  from hebbjax.es import Evaluation, OpenES, OpenESState, Population, shape_fitness  # noqa: F401
+  from hebbjax.evolution import (  # noqa: F401
+      Task, episode_returns, make_evaluator, make_generation_step)
+  from hebbjax.interop import from_original, load_params, save_params, to_original  # noqa: F401
+  from hebbjax.layout import (  # noqa: F401
+      ArrayLayout, coefficient_layout, count_coefficients, weight_layout)
+  from hebbjax.networks import forward, init_weights, normalise_weights  # noqa: F401
+  from hebbjax.policies import HebbianPolicy, StaticPolicy, mlp_sizes  # noqa: F401
+  from hebbjax.rollout import (  # noqa: F401
+      EpisodeResult, EpisodeTrace, episode_return, episode_trace)
+  from hebbjax.rules import (  # noqa: F401
+      DEFAULT_RULE, RULES, FoldedRule, RuleSpec, apply_folded_rule, coefficients_per_synapse,
+      fold_rule, hebbian_update, rule_spec)
 
 __version__ = "0.1.0"
 

@@ -1,9 +1,12 @@
 """``hebbjax`` command line: parses, builds, calls the library. No logic lives here.
 
     hebbjax evolve [--config cartpole_hebbian] [--workdir runs/NAME] [--resume] [--config.F=V ...]
+                   [--distributed [--coordinator_address HOST:PORT --num_processes N
+                                   --process_id I]]                            (multi-host)
     hebbjax train  --config duplication[:lsh1|lsh2|lsh4|full] | bytes_lm[:4k|16k|64k]
                    [--workdir runs/NAME] [--resume] [--config.F=V ...]
     hebbjax eval   --workdir runs/NAME [--episodes 10] [--seed 0] [--plot]     (evolve runs)
+                   [--params FILE.npz|.mat] [--export FILE.npz|.mat]
                    [--attention full,lsh1,lsh2,lsh4,lsh8] [--batches 4]         (train runs)
     hebbjax sample --workdir runs/NAME [--prompt TEXT] [--length 200] [--temperature 0.8]
 
@@ -54,6 +57,12 @@ def _resolve_config_args(args: Sequence[str]) -> list[str]:
 
 
 def _evolve(fv):
+  if fv.distributed:
+    from hebbjax.run import distributed
+    distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
+  elif fv.coordinator_address or fv.num_processes is not None or fv.process_id is not None:
+    raise ValueError("--coordinator_address/--num_processes/--process_id: only with "
+                     "--distributed")
   from hebbjax.commands import evolve
   config = fv.config
   workdir = fv.workdir or f"runs/{pathlib.Path(fv['config'].config_filename).stem}"
@@ -78,7 +87,8 @@ def _eval(fv):
     evaluate_lm.evaluate_lm(fv.workdir, attention=fv.attention, batches=fv.batches)
     return
   from hebbjax.commands import evaluate
-  evaluate.evaluate(fv.workdir, episodes=fv.episodes, seed=fv.seed, plot=fv.plot)
+  evaluate.evaluate(fv.workdir, episodes=fv.episodes, seed=fv.seed, plot=fv.plot,
+                    params=fv.params, export=fv.export)
 
 
 def _sample(fv):
@@ -102,6 +112,20 @@ def _define_run(default_config: str | None):
   return define
 
 
+def _define_evolve(fv, args):
+  _define_run(DEFAULT_CONFIG)(fv, args)
+  flags.DEFINE_bool("distributed", False, "Join a multi-process job (jax.distributed): the "
+                    "population is split over every process's devices; process 0 writes the "
+                    "metrics. Auto-detects TPU pods and SLURM unless the three flags below are "
+                    "given.", flag_values=fv)
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with "
+                      "--distributed).", flag_values=fv)
+  flags.DEFINE_integer("num_processes", None, "Processes in the job (with --distributed).",
+                       flag_values=fv)
+  flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).",
+                       flag_values=fv)
+
+
 def _define_eval(fv, args):
   del args
   flags.DEFINE_string("workdir", None, "Directory of a run made by `hebbjax evolve` or "
@@ -111,6 +135,10 @@ def _define_eval(fv, args):
                        flag_values=fv)
   flags.DEFINE_bool("plot", False, "Save a picture of the weights over one episode.",
                     flag_values=fv)
+  flags.DEFINE_string("params", None, "Evaluate this exported .npz/.mat file instead of the "
+                      "run's best parameters (evolve runs).", flag_values=fv)
+  flags.DEFINE_string("export", None, "Write the evaluated parameters with their layout to "
+                      "this .npz (NumPy) or .mat (MATLAB) file (evolve runs).", flag_values=fv)
   flags.DEFINE_string("attention", "full,lsh1,lsh2,lsh4,lsh8",
                       "Attention settings to evaluate a trained LM with.", flag_values=fv)
   flags.DEFINE_integer("batches", 4, "Held-out batches per setting (train runs).",
@@ -128,7 +156,7 @@ def _define_sample(fv, args):
 
 
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
-    "evolve": (_define_run(DEFAULT_CONFIG), _evolve),
+    "evolve": (_define_evolve, _evolve),
     "train": (_define_run(None), _train),
     "eval": (_define_eval, _eval),
     "sample": (_define_sample, _sample),

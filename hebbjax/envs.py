@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
+from hebbjax import variants
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvSpec:
@@ -72,7 +74,9 @@ def make_env(name: str, **param_overrides):
 
   Args:
     name: a gymnax id such as ``"CartPole-v1"``.
-    **param_overrides: replacements for fields of the environment's default ``EnvParams``.
+    **param_overrides: replacements for fields of the environment's default ``EnvParams``;
+      fields derived from them (CartPole's ``total_mass``...) are recomputed, see
+      :func:`hebbjax.variants.with_physics`.
 
   Returns:
     ``(env, env_params, spec)``.
@@ -86,11 +90,7 @@ def make_env(name: str, **param_overrides):
         f"{', '.join(gymnax.registered_envs)}"
     )
   env, params = gymnax.make(name)
-  unknown = sorted(set(param_overrides) - {f.name for f in dataclasses.fields(params)})
-  if unknown:
-    raise ValueError(f"env.params: {name} has no parameter(s) {', '.join(unknown)}")
-  if param_overrides:
-    params = params.replace(**param_overrides)
+  params = variants.with_physics(name, params, **param_overrides)
 
   obs_space = env.observation_space(params)
   if isinstance(obs_space, spaces.Discrete):

@@ -5,6 +5,9 @@ The original code (Najarro & Risi, 2020) stores all coefficients of a network as
 synapse ordered pre-major (row ``i · n_post + j`` holds synapse ``i -> j``), the columns in the
 rule's storage order (``RULES[rule].coefficients``, e.g. ``[A, B, C, η, D]`` for ``ABCD_lr``).
 Rules with one coefficient are stored as a plain ``[n_synapses]`` vector.
+
+:func:`save_params` / :func:`load_params` write and read an evolved vector with its layout, to
+``.npz`` for NumPy or ``.mat`` for MATLAB (which is column-major: see :func:`save_params`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from hebbjax import layout as layout_lib
+from hebbjax import rules as rules_lib
 
 
 def to_original(h, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
@@ -43,14 +47,89 @@ def from_original(table, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
   return np.asarray(layout.flatten(planes))
 
 
+def parameter_layout(layer_sizes: Sequence[int], kind: str, rule: str = "") -> layout_lib.ArrayLayout:
+  """The layout of an evolved vector: coefficients (``kind="hebbian"``) or weights (``"static"``)."""
+  if kind == "hebbian":
+    return layout_lib.coefficient_layout(layer_sizes, rule)
+  if kind == "static":
+    return layout_lib.weight_layout(layer_sizes)
+  raise ValueError(f"kind={kind!r}: expected 'hebbian' or 'static'")
+
+
+def _describe(h, layer_sizes, kind, rule) -> tuple[np.ndarray, layout_lib.ArrayLayout, list]:
+  h = np.asarray(h, np.float32)
+  layout = parameter_layout(layer_sizes, kind, rule)
+  if h.shape != (layout.size,):
+    raise ValueError(f"h: {h.shape[0] if h.ndim == 1 else h.shape} values, but a {kind} network "
+                     f"of layer_sizes={tuple(layer_sizes)} has {layout.size}")
+  names = list(rules_lib.RULES[rule].coefficients) if kind == "hebbian" else []
+  return h, layout, names
+
+
 def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "") -> None:
-  """Writes an evolved vector and the facts needed to rebuild its network to ``.npz``."""
-  np.savez(path, h=np.asarray(h, np.float32), layer_sizes=np.asarray(layer_sizes, np.int64),
-           kind=np.asarray(kind), rule=np.asarray(rule))
+  """Writes an evolved vector with its layout to ``.npz``, or to MATLAB ``.mat`` by suffix.
+
+  ``.npz`` (NumPy, row-major): ``h`` ``[num_params]`` in hebbjax's order, ``layer_sizes``,
+  ``kind``, ``rule``, ``shapes`` (``[n_layers, 3]`` for coefficients ``[n_coefficients, n_pre,
+  n_post]``, ``[n_layers, 2]`` for weights), ``coefficient_names`` and each layer's array as
+  ``layer_<k>`` (from 0).
+
+  ``.mat`` (scipy.io, for MATLAB, column-major): the same fields, the layers as ``layer1``,
+  ``layer2``, … (1-based) with the same indices as in NumPy (``layer1(c, i, j)`` is coefficient
+  ``c`` of synapse ``i -> j``), and ``h`` ordered so that MATLAB's own
+  ``reshape(h(o+1:o+n), shapes(k, :))`` gives ``layer<k>`` — each layer flattened column-major.
+  """
+  h, layout, names = _describe(h, layer_sizes, kind, rule)
+  arrays = [np.asarray(a) for a in layout.unflatten(h)]
+  common = dict(layer_sizes=np.asarray(layer_sizes, np.int64), kind=np.asarray(kind),
+                rule=np.asarray(rule), shapes=np.asarray(layout.shapes, np.int64))
+  if str(path).endswith(".mat"):
+    import scipy.io
+    matlab_h = np.concatenate([a.ravel(order="F") for a in arrays])
+    scipy.io.savemat(path, {
+        **common, "h": matlab_h[:, None],
+        "coefficient_names": np.asarray(names, dtype=object),
+        **{f"layer{k + 1}": a for k, a in enumerate(arrays)},
+    }, do_compression=True)
+    return
+  if not str(path).endswith(".npz"):
+    raise ValueError(f"path={path}: expected a .npz or .mat file")
+  np.savez(path, h=h, coefficient_names=np.asarray(names, dtype=str), **common,
+           **{f"layer_{k}": a for k, a in enumerate(arrays)})
 
 
 def load_params(path) -> dict:
-  """Reads :func:`save_params`'s file: ``{"h", "layer_sizes", "kind", "rule"}``."""
-  with np.load(path) as data:
-    return {"h": data["h"], "layer_sizes": tuple(int(s) for s in data["layer_sizes"]),
-            "kind": str(data["kind"]), "rule": str(data["rule"])}
+  """Reads :func:`save_params`'s ``.npz`` or ``.mat``: ``{"h", "layer_sizes", "kind", "rule"}``
+  with ``h`` in hebbjax's (row-major) order, checked against the stored layer arrays."""
+  if str(path).endswith(".mat"):
+    import scipy.io
+    data = scipy.io.loadmat(path)
+    sizes = tuple(int(s) for s in np.ravel(data["layer_sizes"]))
+    kind, rule = _mat_string(data["kind"]), _mat_string(data.get("rule", ""))
+    layout = parameter_layout(sizes, kind, rule)
+    flat, arrays, offset = np.ravel(data["h"]).astype(np.float32), [], 0
+    for shape, n in zip(layout.shapes, layout.sizes):
+      arrays.append(flat[offset:offset + n].reshape(shape, order="F"))
+      offset += n
+    stored = [np.asarray(data[f"layer{k + 1}"]).reshape(shape)
+              for k, shape in enumerate(layout.shapes)]
+  else:
+    with np.load(path) as data:
+      sizes = tuple(int(s) for s in data["layer_sizes"])
+      kind, rule = str(data["kind"]), str(data["rule"])
+      layout = parameter_layout(sizes, kind, rule)
+      flat = np.asarray(data["h"], np.float32)
+      arrays = [np.asarray(a) for a in layout.unflatten(flat)]
+      # Files written before the layers were stored hold only h.
+      stored = [data[f"layer_{k}"] for k in range(len(layout.shapes))] if "layer_0" in data \
+          else arrays
+  for k, (a, b) in enumerate(zip(arrays, stored)):
+    if not np.array_equal(a, b):
+      raise ValueError(f"{path}: h and layer {k + 1} disagree; the file was edited inconsistently")
+  h = np.concatenate([a.ravel() for a in arrays]).astype(np.float32)
+  return {"h": h, "layer_sizes": sizes, "kind": kind, "rule": rule}
+
+
+def _mat_string(value) -> str:
+  array = np.asarray(value)
+  return str(array.item()) if array.size == 1 else "".join(map(str, array.ravel()))

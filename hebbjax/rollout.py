@@ -40,7 +40,7 @@ class EpisodeTrace(NamedTuple):
   weights: Any
 
 
-def _run(h, key, env, env_params, spec: EnvSpec, policy, horizon: int, record: bool):
+def _run(h, key, env, env_params, spec: EnvSpec, policy, horizon: int, record: str):
   reset_key, weights_key, steps_key = jax.random.split(key, 3)
   obs, env_state = env.reset(reset_key, env_params)
   prepared, carry = policy.start(h, weights_key)
@@ -55,7 +55,10 @@ def _run(h, key, env, env_params, spec: EnvSpec, policy, horizon: int, record: b
     reward = jnp.where(alive, reward.astype(jnp.float32), 0.0)
     new_state = (obs, env_state, new_carry, jnp.logical_and(alive, ~done),
                  total + reward, length + alive.astype(jnp.int32))
-    trace = (reward, alive, policy.weights(carry, prepared)) if record else None
+    if record == "all":
+      trace = (reward, alive, policy.weights(carry, prepared))
+    else:
+      trace = reward if record == "rewards" else None
     return new_state, trace
 
   init = (obs, env_state, carry, jnp.array(True), jnp.float32(0.0), jnp.int32(0))
@@ -85,12 +88,18 @@ def episode_return(
   Returns:
     :class:`EpisodeResult` with the undiscounted return and the episode length.
   """
-  return _run(h, key, env, env_params, spec, policy, horizon, record=False)[0]
+  return _run(h, key, env, env_params, spec, policy, horizon, record="")[0]
+
+
+def episode_rewards(h, key, env, env_params, spec, policy, horizon) -> jax.Array:
+  """Like :func:`episode_return`, but the reward of every step, ``[horizon]`` (0 once the
+  episode has ended): how fast a plastic network adapts within an episode."""
+  return _run(h, key, env, env_params, spec, policy, horizon, record="rewards")[1]
 
 
 def episode_trace(h, key, env, env_params, spec, policy, horizon):
   """Like :func:`episode_return`, and also returns an :class:`EpisodeTrace` of every step."""
   result, (reward, alive, weights) = _run(
-      h, key, env, env_params, spec, policy, horizon, record=True
+      h, key, env, env_params, spec, policy, horizon, record="all"
   )
   return result, EpisodeTrace(reward, alive, weights)

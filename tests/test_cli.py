@@ -44,9 +44,16 @@ def test_evolve_writes_artefacts_and_resume_equals_uninterrupted(tmp_path, capsy
   assert all(np.isfinite(r["fitness_mean"]) and r["env_steps"] > 0 for r in full_log)
   assert "eval_return_mean" in full_log[1]
 
-  assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--episodes=4", "--plot"]) == 0
+  assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--episodes=4", "--plot",
+                   f"--export={tmp_path / 'best.mat'}"]) == 0
   out = capsys.readouterr().out
   assert "over 4 episodes" in out and (full / "weights.png").stat().st_size > 10_000
+  # The exported MATLAB file evaluates to the same returns as the run's own best parameters.
+  assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--episodes=4",
+                   f"--params={tmp_path / 'best.mat'}"]) == 0
+  again = capsys.readouterr().out
+  assert again.splitlines()[-1] == [line for line in out.splitlines() if "episodes" in line][0]
+  np.testing.assert_array_equal(hebbjax.load_params(tmp_path / "best.mat")["h"], a)
 
 
 @pytest.mark.parametrize("args,message", [

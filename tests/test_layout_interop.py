@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import hebbjax
+import hebbjax.interop
 
 SIZES = (4, 3, 2)
 
@@ -47,3 +48,65 @@ def test_params_file_round_trip(tmp_path):
   loaded = hebbjax.load_params(tmp_path / "p.npz")
   np.testing.assert_array_equal(loaded["h"], h)
   assert loaded["layer_sizes"] == (2, 5) and loaded["kind"] == "static"
+
+
+@pytest.mark.parametrize("kind,rule", [("hebbian", "ABCD_lr"), ("hebbian", "A"), ("static", "")])
+@pytest.mark.parametrize("suffix", ["npz", "mat"])
+def test_export_import_round_trip_with_layout(tmp_path, kind, rule, suffix):
+  layout = hebbjax.interop.parameter_layout(SIZES, kind, rule)
+  h = np.random.default_rng(2).normal(size=layout.size).astype(np.float32)
+  path = tmp_path / f"p.{suffix}"
+  hebbjax.save_params(path, h, layer_sizes=SIZES, kind=kind, rule=rule)
+  loaded = hebbjax.load_params(path)
+  np.testing.assert_array_equal(loaded["h"], h)
+  assert (loaded["layer_sizes"], loaded["kind"], loaded["rule"]) == (SIZES, kind, rule)
+
+
+def test_mat_file_reads_the_same_matrices_in_matlab_order(tmp_path):
+  import scipy.io
+  layout = hebbjax.coefficient_layout(SIZES, "ABCD_lr")
+  h = np.random.default_rng(3).normal(size=layout.size).astype(np.float32)
+  hebbjax.save_params(tmp_path / "p.mat", h, layer_sizes=SIZES, kind="hebbian", rule="ABCD_lr")
+  mat = scipy.io.loadmat(tmp_path / "p.mat")
+  flat, offset = mat["h"].ravel(), 0
+  names = [str(np.ravel(n)[0]) for n in mat["coefficient_names"].ravel()]
+  assert names == list(hebbjax.RULES["ABCD_lr"].coefficients)
+  for k, (n_pre, n_post) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+    shape = tuple(int(s) for s in mat["shapes"][k])
+    assert shape == (5, n_pre, n_post)
+    n = int(np.prod(shape))
+    # MATLAB's reshape fills the first index fastest: NumPy's order="F".
+    matlab_reshape = flat[offset:offset + n].reshape(shape, order="F")
+    offset += n
+    start = sum(int(np.prod(s)) for s in layout.shapes[:k])
+    for c in range(5):
+      for i in range(n_pre):
+        for j in range(n_post):
+          # hebbjax stores plane c, synapse i -> j at c·n_pre·n_post + i·n_post + j.
+          expected = h[start + (c * n_pre + i) * n_post + j]
+          assert matlab_reshape[c, i, j] == expected == mat[f"layer{k + 1}"][c, i, j]
+
+
+def test_edited_mat_file_is_imported_from_its_layers_and_vector(tmp_path):
+  import scipy.io
+  layout = hebbjax.weight_layout(SIZES)
+  h = np.arange(layout.size, dtype=np.float32)
+  path = tmp_path / "p.mat"
+  hebbjax.save_params(path, h, layer_sizes=SIZES, kind="static")
+  mat = scipy.io.loadmat(path)
+  mat["layer1"][0, 0] = 99.0                      # a MATLAB user edits one layer only ...
+  scipy.io.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
+  with pytest.raises(ValueError, match="disagree"):
+    hebbjax.load_params(path)
+  mat["h"][0, 0] = 99.0                           # ... and the vector too: consistent again
+  scipy.io.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
+  expected = h.copy()
+  expected[0] = 99.0
+  np.testing.assert_array_equal(hebbjax.load_params(path)["h"], expected)
+
+
+def test_save_params_checks_length_and_suffix(tmp_path):
+  with pytest.raises(ValueError, match="has 18"):
+    hebbjax.save_params(tmp_path / "p.npz", np.zeros(17), layer_sizes=SIZES, kind="static")
+  with pytest.raises(ValueError, match="expected a .npz or .mat"):
+    hebbjax.save_params(tmp_path / "p.txt", np.zeros(18), layer_sizes=SIZES, kind="static")

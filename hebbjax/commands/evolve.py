@@ -12,29 +12,41 @@ import ml_collections
 import numpy as np
 
 from hebbjax import evolution, experiment, interop
-from hebbjax.run import loop, metrics as metrics_lib, plots, workdir as workdir_lib
+from hebbjax.run import distributed, loop, metrics as metrics_lib, plots
+from hebbjax.run import workdir as workdir_lib
 
 BEST_PARAMS_FILE = "best_params.npz"
 FITNESS_PLOT = "fitness.png"
 
 
 def initial_state(config: ml_collections.ConfigDict, task: evolution.Task, es) -> dict[str, Any]:
-  """The run state before the first generation (also the template checkpoints restore into)."""
+  """The run state before the first generation (also the template checkpoints restore into).
+
+  Host (NumPy) values between generations: the same on every process of a distributed run, so
+  each can checkpoint and restore them without knowing how the devices are split.
+  """
   init_key = jax.random.fold_in(jax.random.key(int(config.seed)), 0)
   es_state = es.init(task.policy.init_params(init_key))
-  return {
+  return distributed.to_host({
       "es": es_state,
       "best_params": es_state.mean,
       "best_return": jnp.float32(-jnp.inf),
       "target_hits": jnp.int32(0),
       "finished": jnp.bool_(False),
-  }
+  })
+
+
+def save_params_of(path, h, task: evolution.Task, config) -> None:
+  """Writes ``h`` of the config's network with its layout (``.npz`` or ``.mat``)."""
+  rule = config.network.get("rule", "") if config.network.kind == "hebbian" else ""
+  interop.save_params(path, h, layer_sizes=task.policy.layer_sizes, kind=config.network.kind,
+                      rule=rule)
 
 
 def save_best(workdir, state, task: evolution.Task, config) -> pathlib.Path:
+  """Writes the best parameters to ``workdir/best_params.npz`` (see :mod:`hebbjax.interop`)."""
   path = pathlib.Path(workdir) / BEST_PARAMS_FILE
-  interop.save_params(path, state["best_params"], layer_sizes=task.policy.layer_sizes,
-                      kind=config.network.kind, rule=config.network.get("rule", ""))
+  save_params_of(path, state["best_params"], task, config)
   return path
 
 
@@ -47,7 +59,9 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
     raise ValueError("run.eval_every and run.eval_episodes: expected positive integers")
   workdir = workdir_lib.prepare(workdir, config, resume=resume)
 
-  mesh = evolution.population_mesh() if run_cfg.get("shard_population", False) else None
+  # Several processes always share the population: each runs only its devices' members.
+  sharded = run_cfg.get("shard_population", False) or jax.process_count() > 1
+  mesh = evolution.population_mesh() if sharded else None
   generation = evolution.make_generation_step(es, task, mesh)
   evaluator = evolution.make_evaluator(task)
   base_key = jax.random.key(int(config.seed))
@@ -57,8 +71,9 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
 
   def step_fn(state, step):
     start = time.perf_counter()
-    es_state, m = generation(state["es"], jax.random.fold_in(generation_key, step))
-    m = jax.device_get(m)
+    es_state = state["es"] if mesh is None else distributed.replicate(state["es"], mesh)
+    es_state, m = distributed.to_host(
+        generation(es_state, jax.random.fold_in(generation_key, step)))
     seconds = time.perf_counter() - start
     metrics = {k: float(v) for k, v in m.items()}
     metrics["env_steps_per_s"] = metrics["env_steps"] / seconds
@@ -71,11 +86,12 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
       metrics["eval_return_std"] = float(returns.std())
       # ">=": among equally good centres keep the later, more evolved one.
       if returns.mean() >= float(state["best_return"]):
-        state.update(best_params=es_state.mean, best_return=jnp.float32(returns.mean()))
+        state.update(best_params=es_state.mean, best_return=np.asarray(returns.mean(),
+                                                                       np.float32))
       if target is not None:
         hits = int(state["target_hits"]) + 1 if returns.mean() >= target else 0
-        state.update(target_hits=jnp.int32(hits),
-                     finished=jnp.bool_(hits >= int(run_cfg.get("target_patience", 1))))
+        state.update(target_hits=np.asarray(hits, np.int32),
+                     finished=np.asarray(hits >= int(run_cfg.get("target_patience", 1))))
     return state, metrics
 
   def describe(m):
@@ -95,6 +111,8 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
       max_checkpoints=int(run_cfg.get("max_checkpoints", 3)), resume=resume,
       describe=describe, is_finished=lambda s: bool(s["finished"]), desc=label, unit="gen",
   )
+  if not distributed.is_main_process():
+    return state
   best_path = save_best(workdir, state, task, config)
   records = metrics_lib.read(workdir / workdir_lib.METRICS_FILE)
   plots.plot_curves(records, ["fitness_mean", "fitness_max", "eval_return_mean"],

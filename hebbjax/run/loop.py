@@ -3,7 +3,8 @@
 A command supplies ``step_fn(state, step) -> (state, metrics)`` and the initial state; the loop
 restores the latest checkpoint when resuming, trims the metrics log back to it (so a resumed run
 leaves the same ``metrics.jsonl`` as an uninterrupted one, wall-clock fields aside), and saves a
-checkpoint every ``checkpoint_every`` steps and at the end.
+checkpoint every ``checkpoint_every`` steps and at the end. In a multi-process run every process
+runs the loop and takes part in the checkpoints; only process 0 logs and shows progress.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Callable, Mapping
 
-from hebbjax.run import checkpoints, metrics as metrics_lib, progress as progress_lib
+from hebbjax.run import checkpoints, distributed, metrics as metrics_lib
+from hebbjax.run import progress as progress_lib
 from hebbjax.run import workdir as workdir_lib
 
 StepFn = Callable[[Any, int], tuple[Any, Mapping[str, Any]]]
@@ -54,6 +56,7 @@ def run_loop(
   checkpointer = checkpoints.Checkpointer(
       workdir / workdir_lib.CHECKPOINT_DIR, every=checkpoint_every, max_to_keep=max_checkpoints
   )
+  main = distributed.is_main_process()
   log = metrics_lib.MetricsLog(workdir / workdir_lib.METRICS_FILE)
   step = 0
   if resume:
@@ -61,13 +64,16 @@ def run_loop(
     if latest is not None:
       state = checkpointer.restore(latest, state)
       step = latest
-    log.truncate_after(step)
-  bar = progress_lib.Progress(total=num_steps, initial=step, desc=desc, unit=unit)
+    if main:
+      log.truncate_after(step)
+  bar = progress_lib.Progress(total=num_steps, initial=step, desc=desc, unit=unit,
+                              disable=not main)
   try:
     while step < num_steps and not is_finished(state):
       state, metrics = step_fn(state, step)
       step += 1
-      log.write(step, metrics)
+      if main:
+        log.write(step, metrics)
       bar.update(describe(metrics))
       checkpointer.save(step, state)
     checkpointer.save(step, state, force=True)

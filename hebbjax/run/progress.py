@@ -10,8 +10,10 @@ import tqdm
 class Progress:
   """A progress bar over steps whose postfix shows the latest metrics."""
 
-  def __init__(self, total: int, initial: int, desc: str, unit: str = "step"):
-    self._bar = tqdm.tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
+  def __init__(self, total: int, initial: int, desc: str, unit: str = "step",
+               disable: bool = False):
+    self._bar = tqdm.tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True,
+                          disable=disable)
 
   def update(self, fields: Mapping[str, str]) -> None:
     self._bar.set_postfix(fields, refresh=False)

@@ -55,3 +55,24 @@ def plot_episode(trace, path, *, title: str, snapshots: int = 5) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def plot_reward_per_step(results: dict, path, *, title: str, smooth: int = 5) -> None:
+  """Mean reward at every step of an episode, one line per variant: training variants solid,
+  held-out ones dashed. ``results[family][variant]["reward_per_step"]`` is ``[horizon]``;
+  a running mean over ``smooth`` steps keeps noisy rewards readable."""
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for family, members in results.items():
+    for name, result in members.items():
+      curve = np.asarray(result["reward_per_step"], np.float64)
+      if smooth > 1 and curve.size >= smooth:
+        curve = np.convolve(curve, np.ones(smooth) / smooth, mode="valid")
+      ax.plot(curve, ls="-" if family == "train" else "--", label=f"{family}: {name}")
+  ax.set_xlabel("step within the episode")
+  ax.set_ylabel("mean reward")
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

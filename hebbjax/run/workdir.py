@@ -11,6 +11,8 @@ import pathlib
 
 import ml_collections
 
+from hebbjax.run import distributed
+
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -35,6 +37,8 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
 
 def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> pathlib.Path:
   """Creates (or, when resuming, checks) ``workdir`` for ``config``.
+
+  In a multi-process run every process checks, and process 0 alone writes.
 
   Raises:
     ValueError: ``resume`` without an earlier run there; a new run over an existing one; a
@@ -62,8 +66,11 @@ def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> path
           f"--workdir={workdir}: already holds a run; pass --resume to continue it or choose "
           "another directory"
       )
-  path.mkdir(parents=True, exist_ok=True)
-  saved_path.write_text(json.dumps(current, indent=2, sort_keys=True))
+  distributed.barrier("workdir checked")  # nobody sees process 0's files as an older run's
+  if distributed.is_main_process():
+    path.mkdir(parents=True, exist_ok=True)
+    saved_path.write_text(json.dumps(current, indent=2, sort_keys=True))
+  distributed.barrier("workdir written")
   return path
 
 
