@@ -26,6 +26,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.network.init_distribution = "uniform"
   config.network.normalise = True
   config.network.coefficient_std = 1.0
+  # Image observations: conv_channels=(8, 8) puts a convolutional front end (weights fixed within
+  # an episode; "evolved" with the head, or "random" and never changed) before the MLP above.
+  config.network.conv_channels = ()
+  config.network.conv_kernel = 3
+  config.network.conv_stride = 1
+  config.network.conv_front_end = "evolved"
 
   config.rollout = ml_collections.ConfigDict()
   config.rollout.horizon = 0               # 0: the environment's own episode limit

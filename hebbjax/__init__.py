@@ -24,7 +24,9 @@ _EXPORTS = {
     **{n: ("hebbjax.layout", n) for n in
        ("ArrayLayout", "coefficient_layout", "count_coefficients", "weight_layout")},
     **{n: ("hebbjax.networks", n) for n in ("forward", "init_weights", "normalise_weights")},
-    **{n: ("hebbjax.policies", n) for n in ("HebbianPolicy", "StaticPolicy", "mlp_sizes")},
+    **{n: ("hebbjax.policies", n) for n in
+       ("HebbianPolicy", "PixelPolicy", "StaticPolicy", "mlp_sizes")},
+    "ConvFrontEnd": ("hebbjax.conv", "ConvFrontEnd"),
     **{n: ("hebbjax.rollout", n) for n in
        ("EpisodeResult", "EpisodeTrace", "episode_return", "episode_trace")},
     **{n: ("hebbjax.rules", n) for n in
@@ -57,7 +59,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
   from hebbjax.layout import (  # noqa: F401
       ArrayLayout, coefficient_layout, count_coefficients, weight_layout)
   from hebbjax.networks import forward, init_weights, normalise_weights  # noqa: F401
-  from hebbjax.policies import HebbianPolicy, StaticPolicy, mlp_sizes  # noqa: F401
+  from hebbjax.conv import ConvFrontEnd  # noqa: F401
+  from hebbjax.policies import HebbianPolicy, PixelPolicy, StaticPolicy, mlp_sizes  # noqa: F401
   from hebbjax.rollout import (  # noqa: F401
       EpisodeResult, EpisodeTrace, episode_return, episode_trace)
   from hebbjax.rules import (  # noqa: F401
@@ -67,7 +70,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArrayLayout", "DEFAULT_RULE", "EnvSpec", "EpisodeResult", "EpisodeTrace", "Evaluation",
+    "ArrayLayout", "ConvFrontEnd", "PixelPolicy", "DEFAULT_RULE", "EnvSpec", "EpisodeResult", "EpisodeTrace", "Evaluation",
     "FoldedRule", "HebbianPolicy", "OpenES", "OpenESState", "Population", "RULES", "RuleSpec",
     "StaticPolicy", "Task", "apply_folded_rule", "coefficient_layout", "coefficients_per_synapse",
     "count_coefficients", "episode_return", "episode_returns", "episode_trace", "fold_rule",

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from hebbjax import variants
+from hebbjax import brax_envs, variants
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,7 @@ class EnvSpec:
     action_low, action_high: bounds of a continuous action (scalars or per-dimension tuples).
     action_shape: shape of a continuous action.
     max_steps: the environment's own episode limit.
+    obs_shape: shape of an observation before flattening (images: ``(height, width, channels)``).
   """
 
   name: str
@@ -47,6 +48,7 @@ class EnvSpec:
   action_high: Any = None
   action_shape: tuple[int, ...] = ()
   max_steps: int = 0
+  obs_shape: tuple[int, ...] = ()
 
   def observation_vector(self, obs: jax.Array) -> jax.Array:
     """Environment observation -> ``[obs_dim]`` float32 network input."""
@@ -73,7 +75,8 @@ def make_env(name: str, **param_overrides):
   """Builds a gymnax environment, its parameters and its :class:`EnvSpec`.
 
   Args:
-    name: a gymnax id such as ``"CartPole-v1"``.
+    name: a gymnax id such as ``"CartPole-v1"``, or ``"brax:NAME"`` for a Brax environment
+      (see :mod:`hebbjax.brax_envs`; needs the ``[brax]`` extra).
     **param_overrides: replacements for fields of the environment's default ``EnvParams``;
       fields derived from them (CartPole's ``total_mass``...) are recomputed, see
       :func:`hebbjax.variants.with_physics`.
@@ -84,19 +87,24 @@ def make_env(name: str, **param_overrides):
   Raises:
     ValueError: unknown environment or parameter, or an unsupported space.
   """
-  if name not in gymnax.registered_envs:
+  if name.startswith(brax_envs.PREFIX):
+    env, params = brax_envs.make(name)
+  elif name not in gymnax.registered_envs:
     raise ValueError(
         f"env.name={name!r}: expected a gymnax environment, one of "
-        f"{', '.join(gymnax.registered_envs)}"
+        f"{', '.join(gymnax.registered_envs)}, or brax:NAME (e.g. brax:ant)"
     )
-  env, params = gymnax.make(name)
+  else:
+    env, params = gymnax.make(name)
   params = variants.with_physics(name, params, **param_overrides)
 
   obs_space = env.observation_space(params)
   if isinstance(obs_space, spaces.Discrete):
     obs_one_hot, obs_dim = int(obs_space.n), int(obs_space.n)
+    obs_shape = (obs_dim,)
   elif isinstance(obs_space, spaces.Box):
     obs_one_hot, obs_dim = 0, int(math.prod(obs_space.shape))
+    obs_shape = tuple(int(s) for s in obs_space.shape)
   else:
     raise ValueError(f"env.name={name!r}: observation space {obs_space} is not supported")
 
@@ -112,4 +120,4 @@ def make_env(name: str, **param_overrides):
   else:
     raise ValueError(f"env.name={name!r}: action space {act_space} is not supported")
   max_steps = int(getattr(params, "max_steps_in_episode", 0))
-  return env, params, dataclasses.replace(spec, max_steps=max_steps)
+  return env, params, dataclasses.replace(spec, max_steps=max_steps, obs_shape=obs_shape)

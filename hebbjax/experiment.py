@@ -10,7 +10,7 @@ import dataclasses
 
 import ml_collections
 
-from hebbjax import envs, policies, rules, variants
+from hebbjax import conv, envs, policies, rules, variants
 from hebbjax.es import evosax_adapter
 from hebbjax.es.open_es import OpenES
 from hebbjax.evolution import Task
@@ -20,10 +20,32 @@ NETWORK_KINDS = ("hebbian", "static")
 ES_EXTRA_FIELDS = ("strategy", "evosax_params", "evosax_optimizer")
 
 
+FRONT_ENDS = ("evolved", "random")
+
+
 def build_policy(config: ml_collections.ConfigDict, spec: envs.EnvSpec):
-  """The policy of ``config.network`` for an environment with ``spec``."""
+  """The policy of ``config.network`` for an environment with ``spec``: an MLP, or with
+  ``network.conv_channels`` a convolutional front end feeding that MLP as its head."""
   net = config.network
-  sizes = policies.mlp_sizes(spec.obs_dim, tuple(net.hidden), spec.action_dim)
+  channels = tuple(net.get("conv_channels", ()) or ())
+  if not channels:
+    return build_head(net, spec.obs_dim, spec)
+  if len(spec.obs_shape) != 3:
+    raise ValueError(f"network.conv_channels={channels}: {spec.name} observations are "
+                     f"{spec.obs_shape}, not images (height, width, channels)")
+  front_end = conv.ConvFrontEnd(spec.obs_shape, channels, int(net.get("conv_kernel", 3)),
+                                int(net.get("conv_stride", 1)))
+  mode = net.get("conv_front_end", "evolved")
+  if mode not in FRONT_ENDS:
+    raise ValueError(f"network.conv_front_end={mode!r}: expected one of {', '.join(FRONT_ENDS)}")
+  return policies.PixelPolicy(front_end, build_head(net, front_end.num_features, spec),
+                              evolve_front_end=mode == "evolved",
+                              front_end_seed=int(config.seed))
+
+
+def build_head(net: ml_collections.ConfigDict, n_inputs: int, spec: envs.EnvSpec):
+  """The MLP of ``net`` (Hebbian or static) from ``n_inputs`` to the environment's actions."""
+  sizes = policies.mlp_sizes(n_inputs, tuple(net.hidden), spec.action_dim)
   if net.kind == "hebbian":
     if net.rule not in rules.RULES:
       raise ValueError(f"network.rule={net.rule!r}: expected one of {', '.join(rules.RULES)}")
@@ -64,20 +86,6 @@ def build_task(config: ml_collections.ConfigDict, family: str = "train_variants"
               int(config.rollout.episodes), len(members))
 
 
-def parse_assignments(text: str, field: str) -> dict[str, float]:
-  """``"a=0.1,b=2"`` -> ``{"a": 0.1, "b": 2.0}`` (a config string a command line can set)."""
-  out = {}
-  for item in filter(None, (part.strip() for part in str(text or "").split(","))):
-    name, sep, value = item.partition("=")
-    try:
-      if not sep or not name.strip():
-        raise ValueError
-      out[name.strip()] = float(value)
-    except ValueError:
-      raise ValueError(f"{field}={text!r}: expected 'name=number,name=number'") from None
-  return out
-
-
 def build_es(config: ml_collections.ConfigDict, layout=None):
   """The ES of ``config.es``.
 
@@ -94,7 +102,7 @@ def build_es(config: ml_collections.ConfigDict, layout=None):
     raise ValueError(f"es.{unknown[0]}: unknown field; expected one of {', '.join(sorted(fields))}")
   kwargs = dict(config.es)
   strategy = kwargs.pop("strategy", "openai")
-  evosax_params = parse_assignments(kwargs.pop("evosax_params", ""), "es.evosax_params")
+  evosax_params = variants.parse_assignments(kwargs.pop("evosax_params", ""), "es.evosax_params")
   evosax_optimizer = kwargs.pop("evosax_optimizer", "")
   if strategy.startswith(evosax_adapter.STRATEGY_PREFIX):
     if layout is None:

@@ -12,6 +12,8 @@ Rules with one coefficient are stored as a plain ``[n_synapses]`` vector.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Sequence
 
 import numpy as np
@@ -56,78 +58,98 @@ def parameter_layout(layer_sizes: Sequence[int], kind: str, rule: str = "") -> l
   raise ValueError(f"kind={kind!r}: expected 'hebbian' or 'static'")
 
 
-def _describe(h, layer_sizes, kind, rule) -> tuple[np.ndarray, layout_lib.ArrayLayout, list]:
+def _check_length(h, layout, layer_sizes, kind) -> np.ndarray:
   h = np.asarray(h, np.float32)
-  layout = parameter_layout(layer_sizes, kind, rule)
   if h.shape != (layout.size,):
     raise ValueError(f"h: {h.shape[0] if h.ndim == 1 else h.shape} values, but a {kind} network "
                      f"of layer_sizes={tuple(layer_sizes)} has {layout.size}")
-  names = list(rules_lib.RULES[rule].coefficients) if kind == "hebbian" else []
-  return h, layout, names
+  return h
 
 
-def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "") -> None:
+def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "",
+                layout: layout_lib.ArrayLayout | None = None) -> None:
   """Writes an evolved vector with its layout to ``.npz``, or to MATLAB ``.mat`` by suffix.
 
-  ``.npz`` (NumPy, row-major): ``h`` ``[num_params]`` in hebbjax's order, ``layer_sizes``,
-  ``kind``, ``rule``, ``shapes`` (``[n_layers, 3]`` for coefficients ``[n_coefficients, n_pre,
-  n_post]``, ``[n_layers, 2]`` for weights), ``coefficient_names`` and each layer's array as
-  ``layer_<k>`` (from 0).
+  Args:
+    path: ``*.npz`` or ``*.mat``.
+    h: ``[num_params]`` in hebbjax's order.
+    layer_sizes, kind, rule: the (head) network: ``kind`` ``"hebbian"`` or ``"static"``.
+    layout: the arrays ``h`` packs (default: the MLP's, :func:`parameter_layout`); e.g. a
+      :class:`~hebbjax.policies.PixelPolicy`'s kernels followed by its head's.
 
-  ``.mat`` (scipy.io, for MATLAB, column-major): the same fields, the layers as ``layer1``,
-  ``layer2``, … (1-based) with the same indices as in NumPy (``layer1(c, i, j)`` is coefficient
-  ``c`` of synapse ``i -> j``), and ``h`` ordered so that MATLAB's own
-  ``reshape(h(o+1:o+n), shapes(k, :))`` gives ``layer<k>`` — each layer flattened column-major.
+  Both formats hold ``h``, ``layer_sizes``, ``kind``, ``rule``, ``coefficient_names`` (the
+  rule's, in storage order), the shape of every array and each array on its own.
+
+  * ``.npz`` (NumPy, row-major): ``h`` in hebbjax's order, ``shapes`` as a JSON list, arrays as
+    ``layer_0``, ``layer_1``, ….
+  * ``.mat`` (scipy.io, for MATLAB, column-major): arrays as ``layer1``, ``layer2``, … with the
+    same indices as in NumPy (``layer1(c, i, j)`` is coefficient ``c`` of synapse ``i -> j``,
+    1-based), ``shapes`` as a cell of row vectors, and ``h`` ordered so that MATLAB's own
+    ``reshape(h(o+1:o+n), shapes{k})`` gives ``layer<k>``: each array flattened column-major.
   """
-  h, layout, names = _describe(h, layer_sizes, kind, rule)
+  layout = layout or parameter_layout(layer_sizes, kind, rule)
+  h = _check_length(h, layout, layer_sizes, kind)
+  names = list(rules_lib.RULES[rule].coefficients) if kind == "hebbian" else []
   arrays = [np.asarray(a) for a in layout.unflatten(h)]
   common = dict(layer_sizes=np.asarray(layer_sizes, np.int64), kind=np.asarray(kind),
-                rule=np.asarray(rule), shapes=np.asarray(layout.shapes, np.int64))
+                rule=np.asarray(rule))
   if str(path).endswith(".mat"):
     import scipy.io
-    matlab_h = np.concatenate([a.ravel(order="F") for a in arrays])
+    shapes = np.empty(len(arrays), dtype=object)
+    shapes[:] = [np.asarray(a.shape, np.float64)[None] for a in arrays]
     scipy.io.savemat(path, {
-        **common, "h": matlab_h[:, None],
-        "coefficient_names": np.asarray(names, dtype=object),
+        **common, "h": np.concatenate([a.ravel(order="F") for a in arrays])[:, None],
+        "shapes": shapes, "coefficient_names": np.asarray(names, dtype=object),
         **{f"layer{k + 1}": a for k, a in enumerate(arrays)},
     }, do_compression=True)
     return
   if not str(path).endswith(".npz"):
     raise ValueError(f"path={path}: expected a .npz or .mat file")
-  np.savez(path, h=h, coefficient_names=np.asarray(names, dtype=str), **common,
+  np.savez(path, h=h, coefficient_names=np.asarray(names, dtype=str),
+           shapes=np.asarray(json.dumps([list(a.shape) for a in arrays])), **common,
            **{f"layer_{k}": a for k, a in enumerate(arrays)})
 
 
 def load_params(path) -> dict:
-  """Reads :func:`save_params`'s ``.npz`` or ``.mat``: ``{"h", "layer_sizes", "kind", "rule"}``
-  with ``h`` in hebbjax's (row-major) order, checked against the stored layer arrays."""
+  """Reads :func:`save_params`'s ``.npz`` or ``.mat``.
+
+  Returns:
+    ``{"h", "layer_sizes", "kind", "rule", "shapes"}`` with ``h`` in hebbjax's (row-major)
+    order, rebuilt from the file's vector and checked against its separately stored arrays.
+  """
   if str(path).endswith(".mat"):
     import scipy.io
     data = scipy.io.loadmat(path)
     sizes = tuple(int(s) for s in np.ravel(data["layer_sizes"]))
     kind, rule = _mat_string(data["kind"]), _mat_string(data.get("rule", ""))
-    layout = parameter_layout(sizes, kind, rule)
+    shapes = [tuple(int(d) for d in np.ravel(s)) for s in np.ravel(data["shapes"])]
     flat, arrays, offset = np.ravel(data["h"]).astype(np.float32), [], 0
-    for shape, n in zip(layout.shapes, layout.sizes):
+    for shape in shapes:
+      n = math.prod(shape)
       arrays.append(flat[offset:offset + n].reshape(shape, order="F"))
       offset += n
-    stored = [np.asarray(data[f"layer{k + 1}"]).reshape(shape)
-              for k, shape in enumerate(layout.shapes)]
+    # MATLAB drops trailing singleton dimensions: compare through the stored shape.
+    stored = [np.asarray(data[f"layer{k + 1}"]).reshape(shape) for k, shape in enumerate(shapes)]
   else:
     with np.load(path) as data:
       sizes = tuple(int(s) for s in data["layer_sizes"])
       kind, rule = str(data["kind"]), str(data["rule"])
-      layout = parameter_layout(sizes, kind, rule)
       flat = np.asarray(data["h"], np.float32)
-      arrays = [np.asarray(a) for a in layout.unflatten(flat)]
-      # Files written before the layers were stored hold only h.
-      stored = [data[f"layer_{k}"] for k in range(len(layout.shapes))] if "layer_0" in data \
+      if "shapes" in data and data["shapes"].dtype.kind == "U":
+        shapes = [tuple(s) for s in json.loads(str(data["shapes"]))]
+      else:  # files written before layouts were stored as JSON
+        shapes = list(parameter_layout(sizes, kind, rule).shapes)
+      arrays = [np.asarray(a) for a in layout_lib.ArrayLayout(tuple(shapes)).unflatten(flat)]
+      stored = [data[f"layer_{k}"] for k in range(len(shapes))] if "layer_0" in data \
           else arrays
+  if sum(a.size for a in arrays) != flat.size:
+    raise ValueError(f"{path}: h has {flat.size} values, its shapes {shapes} hold "
+                     f"{sum(a.size for a in arrays)}")
   for k, (a, b) in enumerate(zip(arrays, stored)):
     if not np.array_equal(a, b):
       raise ValueError(f"{path}: h and layer {k + 1} disagree; the file was edited inconsistently")
   h = np.concatenate([a.ravel() for a in arrays]).astype(np.float32)
-  return {"h": h, "layer_sizes": sizes, "kind": kind, "rule": rule}
+  return {"h": h, "layer_sizes": sizes, "kind": kind, "rule": rule, "shapes": tuple(shapes)}
 
 
 def _mat_string(value) -> str:

@@ -22,6 +22,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from hebbjax import conv as conv_lib
 from hebbjax import layout as layout_lib
 from hebbjax import networks
 from hebbjax import rules as rules_lib
@@ -143,3 +144,74 @@ class StaticPolicy:
   def weights(self, carry, prepared):
     del carry
     return prepared
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelPolicy:
+  """Image observations through a static convolutional front end into a head policy.
+
+  The paper's CarRacing agent: convolutional layers whose weights stay fixed within an episode,
+  and a fully connected head that is plastic (a :class:`HebbianPolicy`) — or, as the baseline,
+  static (a :class:`StaticPolicy`).
+
+  Attributes:
+    front_end: the convolutional layers (:class:`hebbjax.conv.ConvFrontEnd`).
+    head: the head; ``head.layer_sizes[0]`` must be ``front_end.num_features``.
+    evolve_front_end: True: the kernels are the first part of ``h`` and evolve with the head;
+      False: fixed random kernels drawn from ``front_end_seed``, the same for every member and
+      episode (random features), and ``h`` is the head's alone.
+    front_end_seed: seed of the fixed random kernels.
+
+  References:
+    Najarro & Risi (2020), Sec. 4 (CarRacing-v0).
+  """
+
+  front_end: conv_lib.ConvFrontEnd
+  head: HebbianPolicy | StaticPolicy
+  evolve_front_end: bool = True
+  front_end_seed: int = 0
+
+  def __post_init__(self):
+    if self.head.layer_sizes[0] != self.front_end.num_features:
+      raise ValueError(f"head.layer_sizes[0]={self.head.layer_sizes[0]}: expected the front "
+                       f"end's {self.front_end.num_features} features")
+
+  @property
+  def layer_sizes(self) -> tuple[int, ...]:
+    """The head's layer sizes (what is plastic)."""
+    return self.head.layer_sizes
+
+  @property
+  def layout(self) -> layout_lib.ArrayLayout:
+    if not self.evolve_front_end:
+      return self.head.layout
+    return layout_lib.ArrayLayout(self.front_end.layout.shapes + self.head.layout.shapes)
+
+  @property
+  def num_params(self) -> int:
+    return self.layout.size
+
+  def init_params(self, key: jax.Array) -> jax.Array:
+    front_key, head_key = jax.random.split(key)
+    head = self.head.init_params(head_key)
+    if not self.evolve_front_end:
+      return head
+    return jnp.concatenate([self.front_end.init(front_key), head])
+
+  def start(self, h: jax.Array, key: jax.Array):
+    if self.evolve_front_end:
+      n = self.front_end.layout.size
+      kernels, h = self.front_end.layout.unflatten(h[:n]), h[n:]
+    else:
+      kernels = self.front_end.layout.unflatten(
+          self.front_end.init(jax.random.key(self.front_end_seed)))
+    prepared, carry = self.head.start(h, key)
+    return (kernels, prepared), carry
+
+  def act(self, prepared, carry, obs: jax.Array):
+    kernels, head_prepared = prepared
+    return self.head.act(head_prepared, carry, self.front_end.features(kernels, obs))
+
+  def weights(self, carry, prepared):
+    """The head's weights ``[n_k, n_{k+1}]`` per layer (the front end's never change)."""
+    return self.head.weights(carry, prepared[1])

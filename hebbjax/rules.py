@@ -24,7 +24,6 @@ import dataclasses
 from typing import NamedTuple, Optional
 
 import jax
-import jax.numpy as jnp
 
 
 @dataclasses.dataclass(frozen=True)

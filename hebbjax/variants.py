@@ -9,6 +9,7 @@ A family is written as a string, one member per ``;``, each member a list of
 ``name=value`` assignments: ``"length=0.25;length=0.5;length=1.0,masspole=0.2"``.
 :func:`stack_variants` turns it into one ``EnvParams`` whose leaves carry a leading
 ``[n_variants]`` axis, which :func:`hebbjax.evolution.episode_returns` indexes per episode.
+Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.brax_envs.with_body`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+
+from hebbjax import brax_envs
 
 
 def _cartpole(params, changed):
@@ -59,6 +62,8 @@ def with_physics(name: str, params, **changes):
   Raises:
     ValueError: an unknown field, or a derived one (naming what it is derived from).
   """
+  if name.startswith(brax_envs.PREFIX):
+    return brax_envs.with_body(name, params, **changes)
   fields = {f.name for f in dataclasses.fields(params)}
   unknown = sorted(set(changes) - fields)
   if unknown:
@@ -74,24 +79,25 @@ def with_physics(name: str, params, **changes):
   return recompute(params, set(changes)) if recompute and changes else params
 
 
+def parse_assignments(text: str, field: str) -> dict[str, float]:
+  """``"a=0.1,b=2"`` -> ``{"a": 0.1, "b": 2.0}`` (a config string a command line can set)."""
+  out = {}
+  for item in filter(None, (part.strip() for part in str(text or "").split(","))):
+    name, sep, value = item.partition("=")
+    try:
+      if not sep or not name.strip():
+        raise ValueError
+      out[name.strip()] = float(value)
+    except ValueError:
+      raise ValueError(f"{field}={text!r}: expected 'name=number,name=number'") from None
+  return out
+
+
 def parse_family(text: str, field: str) -> list[dict[str, float]]:
   """``"a=1,b=2;a=3"`` -> ``[{"a": 1.0, "b": 2.0}, {"a": 3.0}]`` (empty string: no members)."""
-  members = []
-  for number, part in enumerate(p.strip() for p in str(text or "").split(";")):
-    if not part:
-      continue
-    member = {}
-    for item in (i.strip() for i in part.split(",") if i.strip()):
-      key, sep, value = item.partition("=")
-      try:
-        if not sep or not key.strip():
-          raise ValueError
-        member[key.strip()] = float(value)
-      except ValueError:
-        raise ValueError(f"{field}={text!r}: member {number + 1} ({part!r}): expected "
-                         "'name=number,name=number'") from None
-    members.append(member)
-  return members
+  parts = [p.strip() for p in str(text or "").split(";")]
+  return [parse_assignments(part, f"{field} member {number + 1}")
+          for number, part in enumerate(parts) if part]
 
 
 def stack_variants(name: str, params, family: list[dict[str, float]]):
@@ -99,7 +105,12 @@ def stack_variants(name: str, params, family: list[dict[str, float]]):
   if not family:
     raise ValueError(f"{name}: a variant family needs at least one member")
   members = [with_physics(name, params, **member) for member in family]
-  return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *members)
+  # Stacked under the first member's structure: only arrays may differ between members (a
+  # Brax system also carries the compiled MuJoCo model as static data, one per member).
+  treedef = jax.tree.structure(members[0])
+  leaves = [jax.tree.leaves(m) for m in members]
+  return jax.tree.unflatten(treedef, [jnp.stack([jnp.asarray(x) for x in column])
+                                      for column in zip(*leaves)])
 
 
 def describe(member: dict[str, float]) -> str:

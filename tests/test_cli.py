@@ -1,9 +1,7 @@
 """`hebbjax evolve` / `hebbjax eval` end to end on tiny settings."""
 
-import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

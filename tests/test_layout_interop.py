@@ -72,7 +72,7 @@ def test_mat_file_reads_the_same_matrices_in_matlab_order(tmp_path):
   names = [str(np.ravel(n)[0]) for n in mat["coefficient_names"].ravel()]
   assert names == list(hebbjax.RULES["ABCD_lr"].coefficients)
   for k, (n_pre, n_post) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-    shape = tuple(int(s) for s in mat["shapes"][k])
+    shape = tuple(int(s) for s in np.ravel(mat["shapes"].ravel()[k]))
     assert shape == (5, n_pre, n_post)
     n = int(np.prod(shape))
     # MATLAB's reshape fills the first index fastest: NumPy's order="F".

@@ -1,6 +1,5 @@
 """`hebbjax train` / `eval` / `sample` on tiny settings, and their data."""
 
-import json
 
 import jax
 import numpy as np

@@ -14,6 +14,7 @@ from hebbjax.run import checkpoints, weight_plots, workdir as workdir_lib
 
 
 VARIANTS_FILE = "variants.json"
+PLOTTED_EPISODES = 4   # trajectories in weights.png, each from other random weights
 REWARD_PLOT = "reward_per_step.png"
 
 
@@ -24,6 +25,9 @@ def load_params_for(path, task, config) -> np.ndarray:
   expected = (tuple(task.policy.layer_sizes), config.network.kind,
               config.network.get("rule", "") if hebbian else "")
   found = (saved["layer_sizes"], saved["kind"], saved["rule"] if hebbian else "")
+  if found == expected and saved["shapes"] != task.policy.layout.shapes:
+    raise ValueError(f"{path}: arrays {saved['shapes']}, but the run's network has "
+                     f"{task.policy.layout.shapes}")
   if found != expected:
     raise ValueError(f"{path}: a {saved['kind']} network {saved['layer_sizes']} "
                      f"{saved['rule']}, but the run's config has {expected}")
@@ -79,9 +83,9 @@ def evaluate(workdir, *, episodes: int = 10, seed: int = 0, plot: bool = False,
     evaluate_families(workdir, config, h, keys)
   if plot:
     single = evolution.variant_task(task, 0)
-    _, trace = jax.jit(lambda h, k: rollout.episode_trace(
-        h, k, single.env, single.env_params, single.spec, single.policy, single.horizon))(
-            h, keys[0])
+    _, trace = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
+        h, k, single.env, single.env_params, single.spec, single.policy, single.horizon)))(
+            keys[:PLOTTED_EPISODES])
     out = pathlib.Path(workdir) / "weights.png"
     weight_plots.plot_episode(jax.device_get(trace), out,
                               title=f"{config.network.kind} {config.env.name}")

@@ -40,7 +40,7 @@ def save_params_of(path, h, task: evolution.Task, config) -> None:
   """Writes ``h`` of the config's network with its layout (``.npz`` or ``.mat``)."""
   rule = config.network.get("rule", "") if config.network.kind == "hebbian" else ""
   interop.save_params(path, h, layer_sizes=task.policy.layer_sizes, kind=config.network.kind,
-                      rule=rule)
+                      rule=rule, layout=task.policy.layout)
 
 
 def save_best(workdir, state, task: evolution.Task, config) -> pathlib.Path:

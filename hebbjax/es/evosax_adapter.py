@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from hebbjax.es.open_es import Evaluation
+from hebbjax.es.open_es import Evaluation, evaluate_members
 
 STRATEGY_PREFIX = "evosax:"
 
@@ -184,16 +184,8 @@ class EvosaxES:
                indices: jax.Array | None = None) -> Evaluation:
     """Evaluates members (all, or ``indices``); see :meth:`hebbjax.es.OpenES.evaluate`."""
     del state
-
-    def one(index):
-      h = population.members[index]
-      raw, aux = fitness_fn(h)
-      return raw, raw - self.l2_coeff * jnp.mean(h * h), aux
-
-    if indices is None:
-      indices = jnp.arange(self.population_size)
-    raw, fitness, aux = jax.lax.map(one, indices, batch_size=self.member_batch)
-    return Evaluation(fitness=fitness, raw=raw, aux=aux)
+    return evaluate_members(lambda i: population.members[i], fitness_fn, self.population_size,
+                            indices, l2_coeff=self.l2_coeff, member_batch=self.member_batch)
 
   def tell(self, state: EvosaxState, population: EvosaxPopulation, fitness: jax.Array
            ) -> tuple[EvosaxState, dict[str, jax.Array]]:

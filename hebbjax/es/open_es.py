@@ -74,6 +74,25 @@ class Evaluation:
   aux: Any
 
 
+def evaluate_members(member: Callable[[jax.Array], jax.Array],
+                     fitness_fn: Callable[[jax.Array], tuple[jax.Array, Any]],
+                     population_size: int, indices: jax.Array | None = None, *,
+                     l2_coeff: float = 0.0, member_batch: Optional[int] = None) -> Evaluation:
+  """Fitness of members ``indices`` (default: all, in order), ``member(i) -> [num_params]``,
+  in blocks of ``member_batch`` (``jax.lax.map``); ranked fitness is the raw fitness minus
+  ``l2_coeff · mean(h²)``. Shared by every ES behind the generation step."""
+
+  def one(index):
+    h = member(index)
+    raw, aux = fitness_fn(h)
+    return raw, raw - l2_coeff * jnp.mean(h * h), aux
+
+  if indices is None:
+    indices = jnp.arange(population_size)
+  raw, fitness, aux = jax.lax.map(one, indices, batch_size=member_batch)
+  return Evaluation(fitness=fitness, raw=raw, aux=aux)
+
+
 @dataclasses.dataclass(frozen=True)
 class OpenES:
   """OpenAI-ES configuration; its methods are pure and jit-able with ``self`` static.
@@ -207,15 +226,9 @@ class OpenES:
     a sharded population; the result's fields follow their order.
     """
 
-    def one(index):
-      h = self.member(state, population, index)
-      raw, aux = fitness_fn(h)
-      return raw, raw - self.l2_coeff * jnp.mean(h * h), aux
-
-    if indices is None:
-      indices = jnp.arange(self.population_size)
-    raw, fitness, aux = jax.lax.map(one, indices, batch_size=self.member_batch)
-    return Evaluation(fitness=fitness, raw=raw, aux=aux)
+    return evaluate_members(lambda i: self.member(state, population, i), fitness_fn,
+                            self.population_size, indices, l2_coeff=self.l2_coeff,
+                            member_batch=self.member_batch)
 
   def gradient(self, state: OpenESState, population: Population, weights: jax.Array) -> jax.Array:
     """ES estimate ``1/(nσ) Σ_i w_i s_i ε_i`` of the gradient of expected fitness.

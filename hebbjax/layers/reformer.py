@@ -11,7 +11,6 @@ import math
 from typing import Optional, Tuple
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from hebbjax.layers.attention import Buckets, LSHSelfAttention

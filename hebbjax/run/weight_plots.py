@@ -10,47 +10,68 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def trajectory_2d(weights: np.ndarray) -> np.ndarray:
   """Projects ``[steps, n_weights]`` onto its first two principal components -> ``[steps, 2]``."""
-  centred = weights - weights.mean(axis=0, keepdims=True)
-  _, _, vt = np.linalg.svd(centred, full_matrices=False)
-  return centred @ vt[:2].T
+  return project_2d([weights])[0]
+
+
+def project_2d(trajectories) -> list[np.ndarray]:
+  """Projects several ``[steps_k, n_weights]`` trajectories onto the first two principal
+  components of all their points together (one shared basis) -> ``[steps_k, 2]`` each."""
+  points = np.concatenate(trajectories, axis=0)
+  centre = points.mean(axis=0, keepdims=True)
+  _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
+  return [(t - centre) @ vt[:2].T for t in trajectories]
 
 
 def plot_episode(trace, path, *, title: str, snapshots: int = 5) -> None:
-  """Draws one episode's :class:`~hebbjax.rollout.EpisodeTrace`.
+  """Draws episodes' :class:`~hebbjax.rollout.EpisodeTrace` (fields ``[episodes, horizon, ...]``,
+  or one episode without the leading axis).
 
-  Top row: the largest layer's weight matrix at ``snapshots`` steps of the episode; bottom row:
-  the trajectory of all weights projected to 2-D (coloured by step) and the per-step reward.
+  Top row: the largest layer's weight matrix at ``snapshots`` steps of the first episode.
+  Bottom row: every episode's trajectory of all weights, projected on a shared 2-D principal
+  basis (each episode starts from other random weights: trajectories that meet show the rule's
+  attractor), and every episode's reward per step.
   """
   alive = np.asarray(trace.alive)
-  length = max(int(alive.sum()), 1)
-  layers = [np.asarray(w)[:length] for w in trace.weights]  # [steps, n_pre, n_post] each
-  largest = max(range(len(layers)), key=lambda k: layers[k][0].size)
-  steps = np.unique(np.linspace(0, length - 1, snapshots).astype(int))
+  batched = alive.ndim == 2
+  alive = alive if batched else alive[None]
+  weights = [np.asarray(w) if batched else np.asarray(w)[None] for w in trace.weights]
+  rewards = np.asarray(trace.reward) if batched else np.asarray(trace.reward)[None]
+  lengths = [max(int(a.sum()), 1) for a in alive]
+  largest = max(range(len(weights)), key=lambda k: weights[k][0, 0].size)
+  first = weights[largest][0, :lengths[0]]
+  steps = np.unique(np.linspace(0, lengths[0] - 1, snapshots).astype(int))
 
   fig = plt.figure(figsize=(3 * len(steps), 6.5))
   grid = fig.add_gridspec(2, len(steps))
-  scale = np.abs(layers[largest]).max() or 1.0
+  scale = np.abs(first).max() or 1.0
   for col, t in enumerate(steps):
     ax = fig.add_subplot(grid[0, col])
-    ax.imshow(layers[largest][t].T, cmap="RdBu", vmin=-scale, vmax=scale, aspect="auto")
+    ax.imshow(first[t].T, cmap="RdBu", vmin=-scale, vmax=scale, aspect="auto")
     ax.set_title(f"layer {largest}, step {t}")
     ax.set_xticks([])
     ax.set_yticks([])
 
-  flat = np.concatenate([w.reshape(length, -1) for w in layers], axis=1)
-  ax = fig.add_subplot(grid[1, : max(len(steps) // 2, 1)])
-  if length > 2:
-    xy = trajectory_2d(flat)
-    ax.plot(xy[:, 0], xy[:, 1], color="0.7", lw=0.8)
-    points = ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(length), cmap="viridis", s=6)
+  half = max(len(steps) // 2, 1)
+  ax = fig.add_subplot(grid[1, :half])
+  flat = [np.concatenate([w[e, :n].reshape(n, -1) for w in weights], axis=1)
+          for e, n in enumerate(lengths)]
+  if sum(lengths) > 2:
+    for e, xy in enumerate(project_2d(flat)):
+      ax.plot(xy[:, 0], xy[:, 1], color="0.75", lw=0.6, zorder=1)
+      points = ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(len(xy)), cmap="viridis", s=4,
+                          zorder=2)
+      ax.scatter(*xy[0], marker="x", color="k", s=30, zorder=3,
+                 label="random start" if e == 0 else None)
     fig.colorbar(points, ax=ax, label="step")
-  ax.set_title("all weights, first two principal components")
+    ax.legend(fontsize=7, loc="best")
+  ax.set_title(f"all weights of {len(lengths)} episodes, shared 2-D projection", fontsize=9)
 
-  ax = fig.add_subplot(grid[1, max(len(steps) // 2, 1):])
-  ax.plot(np.asarray(trace.reward)[:length])
+  ax = fig.add_subplot(grid[1, half:])
+  for e, n in enumerate(lengths):
+    ax.plot(rewards[e, :n], lw=0.8)
   ax.set_xlabel("step")
   ax.set_ylabel("reward")
-  ax.set_title("reward per step")
+  ax.set_title("reward per step (one line per episode)", fontsize=9)
   fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
