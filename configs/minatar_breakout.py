@@ -8,7 +8,7 @@ The agent of Najarro & Risi (2020) for CarRacing, on a JAX-native image game: 10
 through two 3×3 tanh convolutions (8 channels each, weights fixed within an episode: evolved,
 or random and never changed) into a 288-32-3 head that is plastic (ABCD_lr, random weights every
 episode) or static. Both heads get the same population, episodes and generations; sized for a
-2-core CPU (~3 s a generation).
+2-core CPU (~2.4 s a generation for the Hebbian head, 1.5 s for the static one).
 """
 
 from hebbjax.configs import cartpole_hebbian
@@ -35,7 +35,7 @@ def get_config(arg: str = "hebbian"):
   config.rollout.episodes = 2
   config.es.population_size = 128
   config.es.member_batch = 32
-  config.run.num_generations = 150
+  config.run.num_generations = 400
   config.run.eval_every = 5
   config.run.stop_at_target = False
   return config
