@@ -25,7 +25,9 @@ import numpy as np
 
 
 def run(workdir: pathlib.Path, env: str, kind: str, episodes: int) -> dict:
-  hebbjax = [sys.executable, "-m", "hebbjax.cli"]
+  # The installed command: `python -m hebbjax.cli` from the repository root would import the
+  # source folder, which lacks the installed hebbjax.configs and hebbjax.kernels.
+  hebbjax = [str(pathlib.Path(sys.executable).parent / "hebbjax")]
   if not (workdir / "best_params.npz").exists():
     start = time.perf_counter()
     subprocess.run([*hebbjax, "evolve", f"--config=dynamics:{env},{kind}",

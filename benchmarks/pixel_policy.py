@@ -34,7 +34,8 @@ def evolve(workdir: pathlib.Path, variant: str, generations: int | None) -> floa
   if finished and (generations is None or done >= generations):
     return spent
   start = time.perf_counter()
-  subprocess.run([sys.executable, "-m", "hebbjax.cli", "evolve",
+  # The installed command (see benchmarks/dynamics.py).
+  subprocess.run([str(pathlib.Path(sys.executable).parent / "hebbjax"), "evolve",
                   f"--config=minatar_breakout:{variant}", f"--workdir={workdir}"]
                  + (["--resume"] if workdir.exists() else [])
                  + ([f"--config.run.num_generations={generations}"] if generations else []),

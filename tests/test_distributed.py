@@ -35,7 +35,10 @@ def run_two_processes(workdir, generations, *extra):
       [sys.executable, "-m", "hebbjax.cli", "evolve", "--distributed",
        f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}",
        f"--workdir={workdir}", f"--config.run.num_generations={generations}", *TINY, *extra],
-      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
+      # Run outside the repository, so `-m hebbjax.cli` imports the installed package, not the
+      # source folder (which lacks hebbjax.configs).
+      cwd=workdir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for i in (0, 1)]
   outputs = []
   try:
     for proc in procs:

@@ -34,9 +34,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_sharded_population_matches_one_device_bit_for_bit():
+def test_sharded_population_matches_one_device_bit_for_bit(tmp_path):
+  # cwd outside the repository: the installed package, not the source folder, is imported.
   out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                       check=True, timeout=600)
+                       check=True, timeout=600, cwd=tmp_path)
   result = json.loads(out.stdout.strip().splitlines()[-1])
   assert result["devices"] == 8
   one, sharded = result["means"]
