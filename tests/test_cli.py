@@ -97,3 +97,20 @@ def test_diverging_plastic_network_is_counted_not_propagated():
   new_state, metrics = hebbjax.make_generation_step(es, task)(state, jax.random.key(1))
   assert int(metrics["nonfinite"]) > 0
   assert np.isfinite(np.asarray(new_state.mean)).all()
+
+
+def test_run_shorter_than_eval_every_saves_its_final_mean(tmp_path, capsys):
+  from hebbjax.commands import evolve as evolve_cmd
+  from hebbjax.run import checkpoints
+  assert evolve(tmp_path, 1, "--config.run.eval_every=5") == 0
+  assert "no evaluation yet" in capsys.readouterr().out
+  config = cartpole_hebbian.get_config()
+  config.network.hidden, config.es.population_size = (8,), 16
+  task = experiment.build_task(config)
+  template = evolve_cmd.initial_state(config, task, experiment.build_es(config))
+  checkpointer = checkpoints.Checkpointer(tmp_path / "checkpoints", every=1)
+  final_mean = checkpointer.restore(1, template)["es"].mean
+  checkpointer.close()
+  saved = hebbjax.load_params(tmp_path / "best_params.npz")["h"]
+  np.testing.assert_array_equal(saved, final_mean)
+  assert not np.array_equal(saved, template["es"].mean)     # not the starting point

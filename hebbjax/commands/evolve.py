@@ -111,6 +111,8 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
       max_checkpoints=int(run_cfg.get("max_checkpoints", 3)), resume=resume,
       describe=describe, is_finished=lambda s: bool(s["finished"]), desc=label, unit="gen",
   )
+  if not np.isfinite(float(state["best_return"])):
+    state = dict(state, best_params=state["es"].mean)   # never evaluated: the final mean
   if not distributed.is_main_process():
     return state
   best_path = save_best(workdir, state, task, config)
@@ -119,6 +121,9 @@ def evolve(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) 
                     workdir / FITNESS_PLOT, title=f"{label}: ES fitness",
                     xlabel="generation", ylabel="return")
   solved = " (target reached)" if bool(state["finished"]) else ""
-  print(f"generations: {steps}; best evaluated return {float(state['best_return']):.1f}{solved}; "
-        f"best parameters: {best_path}; curve: {workdir / FITNESS_PLOT}")
+  best = float(state["best_return"])
+  best_text = (f"best evaluated return {best:.1f}" if np.isfinite(best) else
+               f"no evaluation yet (run.eval_every={int(run_cfg.eval_every)}): saved the final ES mean")
+  print(f"generations: {steps}; {best_text}{solved}; best parameters: {best_path}; "
+        f"curve: {workdir / FITNESS_PLOT}")
   return state
