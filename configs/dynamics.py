@@ -13,7 +13,7 @@ same population, generations, episodes and architecture (the static one evolves 
 5× fewer parameters than the ABCD_lr rule's coefficients). Budgets are sized for a 2-core CPU.
 """
 
-from hebbjax.configs import cartpole_hebbian
+from hebbjax.configs import cartpole_hebbian, parse_arg
 
 # environment -> (gymnax id, training family, held-out family, generations, overrides)
 FAMILIES = {
@@ -41,11 +41,7 @@ KINDS = ("hebbian", "static")
 
 
 def get_config(arg: str = "cartpole,hebbian"):
-  env, _, kind = arg.partition(",")
-  kind = kind or "hebbian"
-  if env not in FAMILIES or kind not in KINDS:
-    raise ValueError(f"--config=dynamics:{arg}: expected ENV,KIND with ENV one of "
-                     f"{', '.join(FAMILIES)} and KIND one of {', '.join(KINDS)}")
+  env, kind = parse_arg(arg, "dynamics", env=tuple(FAMILIES), kind=KINDS)
   name, train, test, generations, overrides = FAMILIES[env]
   config = cartpole_hebbian.get_config()
   config.env.name = name

@@ -11,18 +11,14 @@ episode) or static. Both heads get the same population, episodes and generations
 2-core CPU (~2.4 s a generation for the Hebbian head, 1.5 s for the static one).
 """
 
-from hebbjax.configs import cartpole_hebbian
+from hebbjax.configs import cartpole_hebbian, parse_arg
 
 KINDS = ("hebbian", "static")
 FRONT_ENDS = ("evolved", "random")
 
 
 def get_config(arg: str = "hebbian"):
-  kind, _, front_end = arg.partition(",")
-  front_end = front_end or "evolved"
-  if kind not in KINDS or front_end not in FRONT_ENDS:
-    raise ValueError(f"--config=minatar_breakout:{arg}: expected KIND[,FRONT_END] with KIND one "
-                     f"of {', '.join(KINDS)} and FRONT_END one of {', '.join(FRONT_ENDS)}")
+  kind, front_end = parse_arg(arg, "minatar_breakout", kind=KINDS, front_end=FRONT_ENDS)
   config = cartpole_hebbian.get_config()
   config.env.name = "Breakout-MinAtar"
   config.network.kind = kind
