@@ -48,7 +48,7 @@ def test_nonfinite_members_get_the_worst_finite_fitness():
   # Reference: evosax itself, told the costs with the bad members replaced by the worst (-2).
   costs = -jnp.asarray([1.0, -2.0, 3.0, -2.0, -2.0, 0.5, -2.0, 2.0])
   expected, _ = es.strategy.tell(population.tell_key, population.members, costs, state.inner,
-                                 state.params)
+                                 es.default_params)
   assert int(metrics["nonfinite"]) == 3
   assert np.all(np.isfinite(np.asarray(new_state.mean)))
   np.testing.assert_array_equal(np.asarray(new_state.mean), np.asarray(expected.mean))

@@ -68,15 +68,13 @@ def optimizer_kwargs(spec: str) -> dict[str, Any]:
 
 @struct.dataclass
 class EvosaxState:
-  """The wrapped strategy's state.
+  """The wrapped strategy's state (its ``mean`` is the flat ``[num_params]`` search centre).
 
-  Attributes:
-    inner: evosax's own state (its ``mean`` is the flat ``[num_params]`` search centre).
-    params: the strategy's parameters (evosax keeps them outside its state).
+  The strategy's parameters are constant over a run, so they stay with :class:`EvosaxES`
+  (``default_params``) instead of being carried and checkpointed every generation.
   """
 
   inner: Any
-  params: Any
 
   @property
   def mean(self) -> jax.Array:
@@ -170,12 +168,12 @@ class EvosaxES:
     draws nothing; ``key`` (default ``key(0)``) is there for those that might."""
     key = jax.random.key(0) if key is None else key
     params = jnp.asarray(params, jnp.float32)
-    return EvosaxState(self.strategy.init(key, params, self.default_params), self.default_params)
+    return EvosaxState(self.strategy.init(key, params, self.default_params))
 
   def ask(self, key: jax.Array, state: EvosaxState) -> EvosaxPopulation:
     """Samples ``[population_size, num_params]`` members."""
     ask_key, tell_key = jax.random.split(key)
-    members, inner = self.strategy.ask(ask_key, state.inner, state.params)
+    members, inner = self.strategy.ask(ask_key, state.inner, self.default_params)
     del inner  # the distribution strategies' ask leaves the state as it was
     return EvosaxPopulation(members=members, tell_key=tell_key)
 
@@ -200,8 +198,8 @@ class EvosaxES:
     worst = jnp.where(jnp.isfinite(worst), worst, 0.0)  # every member failed: all tie
     cost = -jnp.where(finite, fitness, worst)
     inner, _ = self.strategy.tell(population.tell_key, population.members, cost, state.inner,
-                                  state.params)
-    new_state = EvosaxState(inner, state.params)
+                                  self.default_params)
+    new_state = EvosaxState(inner)
     std = getattr(state.inner, "std", jnp.nan)
     metrics = {
         "nonfinite": jnp.sum(~finite).astype(jnp.int32),
