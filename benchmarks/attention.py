@@ -3,6 +3,8 @@
     python benchmarks/attention.py                       # table 1K..64K, then the LM at 64K
     python benchmarks/attention.py --lengths 1024,8192 --lm-length 0   # table only
     python benchmarks/attention.py --section leakage     # causal chunk-boundary measurement
+    python benchmarks/attention.py --section kernels --lengths 4096,...,131072 \
+        --block-chunks 1,2,4 --peak-tflops 989    # on a GPU: Pallas vs jax.lax vs cuDNN
 
 Attention: batch 1, model width 256 as 4 heads of 64, chunks (buckets) of 64 tokens,
 ``length / 64`` buckets (factored into two hashes above 64 buckets), 4 hash rounds. Each row
@@ -10,6 +12,14 @@ times forward + backward of ``sum(out²)`` (median of --repeats after a compile-
 reads the compiled program's temporary memory from XLA's memory analysis. Dense is
 ``jax.nn.dot_product_attention`` (XLA), run only while its compiled temp memory fits
 --dense-budget-gb; "chunked" is local attention in the original order (no hashing, 1 round).
+
+Kernels: the same LSH attention (shared QK, not causal, bf16 inputs on an accelerator) through the
+``jax.lax`` path and the Pallas kernels at each ``--block-chunks``, against
+``jax.nn.dot_product_attention`` (cuDNN on a GPU, XLA elsewhere). Each row also times the
+Pallas chunk step alone (forward + backward on already sorted inputs) and converts it to
+TFLOP/s — ``28·L·c·d`` per head and round: 2 products of ``[c, d]`` by ``[d, 2c]`` forward, 5
+backward — as a fraction of ``--peak-tflops`` when given. The crossover is the shortest length
+at which the fastest LSH path beats dense.
 
 LM: ``ReformerLM`` (vocab 256, width 256, 4 heads, ff 1024, 2 reversible blocks, causal,
 chunks of 64, default rounds) on one sequence; forward + backward of the next-token loss, in a
@@ -62,7 +72,8 @@ def timed(fn, *args, repeats: int):
           compiled)
 
 
-def attention_losses(length: int, implementation: str = "xla"):
+def attention_losses(length: int, implementation: str = "xla", *, block_chunks: int = 1,
+                     dense_implementation: str = "xla"):
   from hebbjax.kernels import chunked_attention, lsh_attention
   from hebbjax.layers.attention import buckets_for
   n_buckets = buckets_for(length, CHUNK)
@@ -70,7 +81,8 @@ def attention_losses(length: int, implementation: str = "xla"):
 
   def lsh(qk, v):  # [heads, length, head_dim]
     attend = lambda a, b, k: lsh_attention(a, b, key=k, n_buckets=n_buckets, n_rounds=ROUNDS,
-                                           chunk_length=CHUNK, implementation=implementation)
+                                           chunk_length=CHUNK, implementation=implementation,
+                                           block_chunks=block_chunks)
     return jnp.sum(jax.vmap(attend)(qk, v, keys) ** 2)
 
   def chunked(qk, v):
@@ -79,8 +91,9 @@ def attention_losses(length: int, implementation: str = "xla"):
 
   def dense(qk, v):
     to_bthd = lambda x: jnp.swapaxes(x, 0, 1)[None]
-    return jnp.sum(jax.nn.dot_product_attention(to_bthd(qk), to_bthd(qk), to_bthd(v),
-                                                implementation="xla") ** 2)
+    out = jax.nn.dot_product_attention(to_bthd(qk), to_bthd(qk), to_bthd(v),
+                                       implementation=dense_implementation)
+    return jnp.sum(out.astype(jnp.float32) ** 2)
 
   grad = lambda f: jax.grad(f, argnums=(0, 1))
   return n_buckets, {"lsh": grad(lsh), "chunked": grad(chunked), "dense": grad(dense)}
@@ -110,6 +123,67 @@ def attention_table(lengths, repeats: int, dense_budget_gb: float,
     print(f"| {length} | {n_buckets} | {row['lsh'][0]:.3f} | {row['lsh'][1] / 1e6:.0f} | "
           f"{row['chunked'][0]:.3f} | {row['chunked'][1] / 1e6:.0f} | {dense_cells} |",
           flush=True)
+
+
+def chunk_step(length: int, dtype, block_chunks: int):
+  """``(fn, inputs)``: the Pallas forward kernel then both backward kernels on sorted random
+  inputs, every head and round at once (vmapped), as inside a training step."""
+  from hebbjax.kernels import lsh_pallas
+  keys = jax.random.split(jax.random.key(3), 3)
+  shape = (HEADS * ROUNDS, length, HEAD_DIM)
+  qk, v, d_out = (jax.random.normal(k, shape, dtype) for k in keys)
+  positions = jnp.broadcast_to(jax.random.permutation(keys[0], length), shape[:2])
+  valid = jnp.ones(shape[:2], bool)
+  options = dict(chunk_length=CHUNK, causal=False, self_mask=True, block_chunks=block_chunks)
+
+  def step(qk, v, d_out, positions, valid):
+    out, lse = lsh_pallas.chunk_attention(qk, qk, v, positions, positions, valid, **options)
+    delta = jnp.sum(d_out.astype(jnp.float32) * out, axis=-1)
+    return lsh_pallas.chunk_attention_backward(qk, qk, v, positions, positions, valid, d_out,
+                                               delta, lse, **options)
+
+  return jax.vmap(step), (qk, v, d_out, positions, valid)
+
+
+def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_gb) -> None:
+  on_gpu = jax.default_backend() == "gpu"
+  dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+  dense_impl = "cudnn" if on_gpu else "xla"
+  print(f"# LSH attention fwd+bwd, {HEADS} heads x {HEAD_DIM}, chunk {CHUNK}, {ROUNDS} rounds, "
+        f"{jnp.dtype(dtype).name}; dense = dot_product_attention({dense_impl})")
+  print(f"# {hardware()}")
+  pallas_cols = [f"Pallas b={b}" for b in block_chunks]
+  print("| length | jax.lax s | " + " | ".join(f"{c} s" for c in pallas_cols)
+        + " | dense s | dense/best LSH | chunk step TFLOP/s (best b) | of peak |")
+  print("|---" * (6 + len(pallas_cols)) + "|")
+  crossover = None
+  for length in lengths:
+    qk, v = jax.random.normal(jax.random.key(0), (2, HEADS, length, HEAD_DIM), dtype)
+    times = {"xla": timed(attention_losses(length, "xla")[1]["lsh"], qk, v,
+                          repeats=repeats)[0]}
+    step_s = {}
+    for b in block_chunks:
+      losses = attention_losses(length, "pallas", block_chunks=b)[1]
+      times[b] = timed(losses["lsh"], qk, v, repeats=repeats)[0]
+      step, inputs = chunk_step(length, dtype, b)
+      step_s[b] = timed(step, *inputs, repeats=repeats)[0]
+    dense = attention_losses(length, dense_implementation=dense_impl)[1]["dense"]
+    dense_temp = jax.jit(dense).lower(qk, v).compile().memory_analysis().temp_size_in_bytes
+    dense_s = (timed(dense, qk, v, repeats=repeats)[0]
+               if dense_temp <= dense_budget_gb * 2 ** 30 else None)
+    best_lsh = min(times.values())
+    if dense_s is not None and best_lsh < dense_s and crossover is None:
+      crossover = length
+    best_b = min(step_s, key=step_s.get)
+    tflops = 28 * length * CHUNK * HEAD_DIM * HEADS * ROUNDS / step_s[best_b] / 1e12
+    peak = f"{tflops / peak_tflops:.1%}" if peak_tflops else "-"
+    dense_cells = (f"{dense_s:.4f} | {dense_s / best_lsh:.2f}" if dense_s is not None
+                   else f"skipped ({dense_temp / 1e9:.1f} GB temp) | -")
+    print(f"| {length} | {times['xla']:.4f} | "
+          + " | ".join(f"{times[b]:.4f}" for b in block_chunks)
+          + f" | {dense_cells} | {tflops:.2f} (b={best_b}) | {peak} |", flush=True)
+  print(f"crossover: LSH faster than dense from length {crossover}" if crossover else
+        "crossover: LSH never faster than dense at these lengths")
 
 
 def lm_run(length: int, repeats: int, n_rounds: int, head_batch) -> dict:
@@ -199,12 +273,17 @@ def leakage_section(length: int = 1024, cut: int = 512, trials: int = 20) -> Non
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--section", default="all",
-                      choices=["all", "attention", "lm", "leakage", "lm-child"])
+                      choices=["all", "attention", "kernels", "lm", "leakage", "lm-child"])
   parser.add_argument("--lengths", default="1024,2048,4096,8192,16384,32768,65536")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--dense-budget-gb", type=float, default=12.0)
   parser.add_argument("--implementation", default="xla", choices=["xla", "pallas"],
                       help="LSH attention path (pallas: compiled on GPU/TPU, interpreted on CPU)")
+  parser.add_argument("--block-chunks", default="1,2,4",
+                      help="chunks per Pallas program to compare (kernels section)")
+  parser.add_argument("--peak-tflops", type=float, default=None,
+                      help="the device's peak TFLOP/s in the benchmark's dtype, to report the "
+                      "chunk step's fraction of it (kernels section)")
   parser.add_argument("--lm-length", type=int, default=65536)
   parser.add_argument("--lm-rounds", default="2,4")
   parser.add_argument("--lm-head-batch", default="4,1",
@@ -218,6 +297,10 @@ def main() -> None:
   if args.section in ("all", "attention"):
     attention_table([int(n) for n in args.lengths.split(",")], args.repeats,
                     args.dense_budget_gb, args.implementation)
+  if args.section == "kernels":
+    kernel_table([int(n) for n in args.lengths.split(",")], args.repeats,
+                 [int(b) for b in args.block_chunks.split(",")], args.peak_tflops,
+                 args.dense_budget_gb)
   if args.section in ("all", "lm") and args.lm_length:
     lm_section(args.lm_length, args.repeats, [int(r) for r in args.lm_rounds.split(",")],
                [int(b) for b in args.lm_head_batch.split(",")])

@@ -44,6 +44,8 @@ def get_config(spec: str = "4k") -> ml_collections.ConfigDict:
   config.model.dropout_rate = 0.0
   config.model.reversible = variant != "plain"
   config.model.head_batch = 1        # one head at a time: least memory, as fast on a CPU
+  config.model.attention_implementation = ""  # "": jax.lax; "pallas": the Pallas kernels
+  config.model.block_chunks = 1      # chunks per Pallas program
   config.model.positions = "axial"   # 2 x 256 rows instead of a 65,536-row table at 64K
 
   config.optim = ml_collections.ConfigDict()

@@ -39,6 +39,8 @@ def get_config(variant: str = "lsh4") -> ml_collections.ConfigDict:
   config.model.dropout_rate = 0.0
   config.model.reversible = True
   config.model.head_batch = 0        # 0: all heads at once
+  config.model.attention_implementation = ""  # "": jax.lax; "pallas": the Pallas kernels
+  config.model.block_chunks = 1      # chunks per Pallas program
   # Copying needs attention by position (t attends to t - length/2 + 1): a free table lets
   # any offset be learned; "axial" factors would tie positions together.
   config.model.positions = "table"

@@ -41,7 +41,9 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Reformer
         n_buckets=m.get("n_buckets") or None, n_rounds=int(m.n_rounds),
         chunk_length=int(m.chunk_length), ff_chunk_length=m.get("ff_chunk_length") or None,
         dropout_rate=float(m.dropout_rate), reversible=bool(m.reversible),
-        head_batch=m.get("head_batch") or None, rngs=nnx.Rngs(seed))
+        head_batch=m.get("head_batch") or None,
+        implementation=m.get("attention_implementation") or None,
+        block_chunks=int(m.get("block_chunks", 1)), rngs=nnx.Rngs(seed))
   except ValueError as error:
     raise ValueError(f"model.{error}") from None
 

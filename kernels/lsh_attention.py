@@ -52,6 +52,7 @@ class _Options(NamedTuple):
   shared_qk: bool      # keys are the normalised queries; a token does not attend to itself
   dedup: bool          # count a pair met in several rounds once
   implementation: str  # "xla" (jax.lax, any backend) or "pallas" (kernels/lsh_pallas.py)
+  block_chunks: int    # chunks per Pallas program
 
 
 def _normalise(x: jax.Array) -> jax.Array:
@@ -152,7 +153,8 @@ def _one_round(inputs, plan: _Plan, r, options: _Options):
   if options.implementation == "pallas":
     out, lse = lsh_pallas.chunk_attention(q, k, v, q_pos, k_pos, k_valid,
                                           chunk_length=options.chunk_length,
-                                          causal=options.causal, self_mask=options.shared_qk)
+                                          causal=options.causal, self_mask=options.shared_qk,
+                                          block_chunks=options.block_chunks)
   else:
     out, lse = _attend_chunks(q, k, v, q_pos, k_pos, k_valid, options.chunk_length,
                               options.causal, options.shared_qk, offset)
@@ -214,7 +216,7 @@ def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_
     d_q, d_k, d_v = lsh_pallas.chunk_attention_backward(
         q, k, v, q_pos, k_pos, k_valid, d_o, delta, lse,
         chunk_length=options.chunk_length, causal=options.causal,
-        self_mask=options.shared_qk)
+        self_mask=options.shared_qk, block_chunks=options.block_chunks)
   else:
     d_q, d_k, d_v = _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, d_o, delta, lse,
                                     options)
@@ -292,9 +294,11 @@ def _orders_and_ranks(buckets: jax.Array):
 IMPLEMENTATIONS = ("xla", "pallas")
 
 
-def _choose_implementation(implementation: Optional[str], dedup: bool, recompute: bool) -> str:
-  """None means ``jax.lax`` for now: the Pallas kernels are verified in interpret mode only and
-  become the GPU/TPU default once a GPU run has compiled and measured them."""
+def _choose_implementation(implementation: Optional[str], *, dedup: bool, recompute: bool,
+                           chunk_length: int, dim: int, dim_v: int) -> str:
+  """None means ``jax.lax`` on every backend for now: the Pallas kernels are tested in interpret
+  mode and lowered to Triton in CI, but have never run on a GPU, so they are opt-in until a GPU
+  run has compiled, checked and timed them (docs/results.md)."""
   if implementation is None:
     return "xla"
   if implementation not in IMPLEMENTATIONS:
@@ -303,11 +307,16 @@ def _choose_implementation(implementation: Optional[str], dedup: bool, recompute
   if implementation == "pallas" and (dedup or not recompute):
     raise ValueError("implementation='pallas': supports neither dedup=True nor "
                      "recompute=False; use implementation='xla'")
+  if implementation == "pallas":
+    problem = lsh_pallas.shape_problem(jax.default_backend(), chunk_length, dim, dim_v)
+    if problem:
+      raise ValueError(f"implementation='pallas' on {jax.default_backend()}: {problem}; use "
+                       "implementation='xla'")
   return implementation
 
 
 def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompute,
-              shared_qk, implementation):
+              shared_qk, implementation, block_chunks):
   """Shared body of :func:`lsh_attention` and :func:`lsh_qkv_attention`."""
   if chunk_length < 1:
     raise ValueError(f"chunk_length={chunk_length}: expected a positive chunk length")
@@ -326,8 +335,12 @@ def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompu
   else:
     k_orders, k_ranks = _orders_and_ranks(k_buckets)
   plan = _Plan(q_orders, k_orders, q_ranks, k_ranks, valid_p)
-  options = _Options(chunk_length, causal, shared_qk, dedup,
-                     _choose_implementation(implementation, dedup, recompute))
+  if block_chunks < 1:
+    raise ValueError(f"block_chunks={block_chunks}: expected a positive number of chunks per "
+                     "Pallas program")
+  chosen = _choose_implementation(implementation, dedup=dedup, recompute=recompute,
+                                  chunk_length=chunk_length, dim=q.shape[1], dim_v=v.shape[1])
+  options = _Options(chunk_length, causal, shared_qk, dedup, chosen, block_chunks)
   inputs = (q_p, None if shared_qk else k_p, v_p)
   if recompute:
     out = _recomputing_rounds(inputs, plan, options)
@@ -340,7 +353,8 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
                   n_buckets: Union[int, Sequence[int]],
                   n_rounds: int = 1, chunk_length: int = 64, causal: bool = False,
                   mask: Optional[jax.Array] = None, dedup: bool = False,
-                  recompute: bool = True, implementation: Optional[str] = None) -> jax.Array:
+                  recompute: bool = True, implementation: Optional[str] = None,
+                  block_chunks: int = 1) -> jax.Array:
   """Reformer LSH attention for one sequence, with shared queries and keys.
 
   Args:
@@ -358,8 +372,12 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
     recompute: backward pass by the recomputing ``custom_vjp`` (memory of one round's chunk
       scores); False differentiates the forward pass as written, storing every round's.
     implementation: ``"xla"`` (``jax.lax``, every backend), ``"pallas"``
-      (:mod:`hebbjax.kernels.lsh_pallas`: interpreted on CPU; compiled on GPU/TPU, not yet
-      verified there) or None (``"xla"`` until the Pallas path is verified on a GPU).
+      (:mod:`hebbjax.kernels.lsh_pallas`: interpreted on CPU, Triton on GPU, Mosaic on TPU;
+      not yet run on an accelerator) or None (``"xla"`` until a GPU run has verified the
+      Pallas path). Compiled kernels constrain the sizes: power-of-two ``chunk_length`` and
+      head sizes ≥ 16 on GPU, ``chunk_length`` a power of two ≥ 128 on TPU.
+    block_chunks: Pallas only: chunks per kernel program, at most (the largest divisor of the
+      chunk count not above it). Larger blocks load each key chunk fewer times.
 
   Returns:
     ``[length, dim_v]`` in ``v``'s dtype (scores and softmax in float32).
@@ -369,7 +387,7 @@ def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
                                            n_rounds=n_rounds),) * 2
   return _bucketed(qk, qk, v, hash_qk, chunk_length=chunk_length,
                    causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=True,
-                   implementation=implementation)
+                   implementation=implementation, block_chunks=block_chunks)
 
 
 def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array,
@@ -377,7 +395,8 @@ def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Arra
                       chunk_length: int = 64,
                       causal: bool = False, mask: Optional[jax.Array] = None,
                       dedup: bool = False, recompute: bool = True,
-                      implementation: Optional[str] = None) -> jax.Array:
+                      implementation: Optional[str] = None,
+                      block_chunks: int = 1) -> jax.Array:
   """LSH attention with separate queries and keys (for models that project them apart).
 
   Queries and keys are hashed by the same rotations and each sorted by its own buckets; chunk
@@ -404,7 +423,7 @@ def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Arra
 
   return _bucketed(q, k, v, hash_both, chunk_length=chunk_length,
                    causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=False,
-                   implementation=implementation)
+                   implementation=implementation, block_chunks=block_chunks)
 
 
 def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,

@@ -14,33 +14,36 @@ def inputs(length, seed=0, dim=8, dim_v=6):
           jax.random.normal(keys[2], (length, dim_v)))
 
 
-def test_forward_kernel_output_and_lse_follow_their_definition():
+@pytest.mark.parametrize("block_chunks", [1, 2, 4])  # 4 chunks per program: 3 (divides 6)
+def test_forward_kernel_output_and_lse_follow_their_definition(block_chunks):
   q, k, v = inputs(12)
   pos = jnp.arange(12)
   valid = pos != 5
-  out, lse = lsh_pallas.chunk_attention(q, k, v, pos, pos, valid, chunk_length=4, causal=True,
-                                        self_mask=False)
+  out, lse = lsh_pallas.chunk_attention(q, k, v, pos, pos, valid, chunk_length=2, causal=True,
+                                        self_mask=False, block_chunks=block_chunks)
   q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
   for i in range(12):
-    chunk = i // 4
-    window = [j for j in range(12) if j // 4 in (chunk, (chunk - 1) % 3)]
+    chunk = i // 2
+    window = [j for j in range(12) if j // 2 in (chunk, (chunk - 1) % 6)]
     seen = [j for j in window if j != 5 and j <= i]
     s = np.array([q[i] @ k[j] / np.sqrt(8) for j in seen])
     np.testing.assert_allclose(float(lse[i]), np.log(np.exp(s).sum()), atol=1e-5)
     np.testing.assert_allclose(np.asarray(out[i]), np.exp(s - lse[i]) @ v[seen], atol=1e-5)
 
 
-@pytest.mark.parametrize("length,chunk,causal", [(24, 4, False), (22, 4, True), (16, 8, True),
-                                                 (12, 12, False)])
-def test_pallas_path_equals_the_lax_path_with_gradients(length, chunk, causal):
+@pytest.mark.parametrize("length,chunk,causal,block_chunks", [
+    (24, 4, False, 1), (22, 4, True, 1), (16, 8, True, 1), (12, 12, False, 1),
+    (24, 4, True, 3), (22, 4, False, 2), (16, 4, True, 4)])
+def test_pallas_path_equals_the_lax_path_with_gradients(length, chunk, causal, block_chunks):
   qk, _, v = inputs(length)
   mask = jnp.arange(length) < length - 3
   kwargs = dict(key=jax.random.key(1), n_buckets=4, n_rounds=2, chunk_length=chunk,
                 causal=causal, mask=mask)
 
   def loss(implementation):
+    extra = dict(block_chunks=block_chunks) if implementation == "pallas" else {}
     return lambda qk, v: jnp.sum(jnp.sin(lsh_attention(qk, v, implementation=implementation,
-                                                       **kwargs)))
+                                                       **kwargs, **extra)))
 
   for a, b in zip(jax.value_and_grad(loss("pallas"), (0, 1))(qk, v),
                   jax.value_and_grad(loss("xla"), (0, 1))(qk, v)):
@@ -50,7 +53,7 @@ def test_pallas_path_equals_the_lax_path_with_gradients(length, chunk, causal):
 
 def test_pallas_separate_queries_and_keys_and_bf16():
   q, k, v = inputs(16, seed=2)
-  kwargs = dict(key=jax.random.key(3), n_buckets=4, n_rounds=2, chunk_length=4)
+  kwargs = dict(key=jax.random.key(3), n_buckets=4, n_rounds=2, chunk_length=4, block_chunks=2)
   grad = lambda impl, *args: jax.grad(lambda q, k, v: jnp.sum(
       lsh_qkv_attention(q, k, v, implementation=impl, **kwargs).astype(jnp.float32) ** 2),
       (0, 1, 2))(*args)
@@ -70,3 +73,6 @@ def test_implementation_choice_is_validated():
     lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="cuda")
   with pytest.raises(ValueError, match="dedup"):
     lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="pallas", dedup=True)
+  with pytest.raises(ValueError, match="block_chunks=0"):
+    lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="pallas",
+                  block_chunks=0)

@@ -1,6 +1,8 @@
 """`hebbjax train` / `eval` / `sample` on tiny settings, and their data."""
 
 
+import shutil
+
 import jax
 import numpy as np
 import pytest
@@ -58,7 +60,7 @@ def test_byte_corpus_split_and_crops():
 
 
 def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
-  full, split = tmp_path / "full", tmp_path / "split"
+  full, split, pallas = tmp_path / "full", tmp_path / "split", tmp_path / "pallas"
   assert train(full, 40) == 0
   log = metrics_lib.read(full / "metrics.jsonl")
   assert [r["step"] for r in log] == list(range(1, 41))
@@ -66,10 +68,16 @@ def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
   assert last < 0.9 * first, (first, last)   # from ~ln 6 towards the unigram entropy and below
   assert (full / "loss.png").exists() and "eval_accuracy" in log[4]
   assert train(split, 10) == 0
+  shutil.copytree(split, pallas)
   assert train(split, 40, "--resume", "--config.data.vocab_size=7") == 2   # not this run's
   assert "data.vocab_size=7 differs" in capsys.readouterr().err
   assert train(split, 40, "--resume") == 0
   assert without_timing(log) == without_timing(metrics_lib.read(split / "metrics.jsonl"))
+  # How attention is computed may change on resume (a CPU run continued with the kernels).
+  assert train(pallas, 20, "--resume", "--config.model.attention_implementation=pallas",
+               "--config.model.block_chunks=2") == 0
+  np.testing.assert_allclose([r["loss"] for r in metrics_lib.read(pallas / "metrics.jsonl")],
+                             [r["loss"] for r in log[:20]], rtol=1e-4)
 
   assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--attention=full,lsh1,lsh4",
                    "--batches=2"]) == 0

@@ -19,6 +19,7 @@ from flax import nnx
 
 from hebbjax import lsh
 from hebbjax.kernels import dense_attention, lsh_attention, lsh_qkv_attention
+from hebbjax.kernels.lsh_attention import IMPLEMENTATIONS
 from hebbjax.layers.common import dropout, require_positive, require_rate
 
 
@@ -28,12 +29,17 @@ Buckets = Union[int, Tuple[int, ...], None]
 FACTOR_ABOVE = 64
 
 
-def check_lsh_arguments(n_buckets: Buckets, n_rounds: int, chunk_length: int) -> None:
+def check_lsh_arguments(n_buckets: Buckets, n_rounds: int, chunk_length: int,
+                        implementation: Optional[str] = None, block_chunks: int = 1) -> None:
   """One-line errors naming the argument, raised before anything is traced."""
   if n_buckets is not None:
     lsh.bucket_factors(n_buckets)
   require_positive("n_rounds", n_rounds)
   require_positive("chunk_length", chunk_length)
+  if implementation is not None and implementation not in IMPLEMENTATIONS:
+    raise ValueError(f"implementation={implementation!r}: expected one of "
+                     f"{', '.join(IMPLEMENTATIONS)} or None")
+  require_positive("block_chunks", block_chunks)
 
 
 def buckets_for(length: int, chunk_length: int) -> Union[int, Tuple[int, int]]:
@@ -65,20 +71,23 @@ class LSHSelfAttention(nnx.Module):
     head_batch: heads attended at once (``lax.map`` over groups of heads); None: all heads in
       one ``vmap``. Fewer heads at once divides attention's temporary memory, at little cost
       on a CPU whose cores one head already fills.
+    implementation: ``"xla"``, ``"pallas"`` or None, and block_chunks: chunks per Pallas
+      program; see :func:`hebbjax.kernels.lsh_attention`.
     rngs: initialisation keys.
   """
 
   def __init__(self, dim: int, num_heads: int, *, n_buckets: Buckets = None,
                n_rounds: int = 2, chunk_length: int = 64, causal: bool = False,
                dedup: bool = False, head_dim: Optional[int] = None, dropout_rate: float = 0.0,
-               head_batch: Optional[int] = None, dtype=None, param_dtype=jnp.float32,
+               head_batch: Optional[int] = None, implementation: Optional[str] = None,
+               block_chunks: int = 1, dtype=None, param_dtype=jnp.float32,
                rngs: nnx.Rngs):
     require_positive("dim", dim)
     require_positive("num_heads", num_heads)
     if head_dim is None and dim % num_heads:
       raise ValueError(f"dim={dim}: must be divisible by num_heads={num_heads} "
                        "(or give head_dim)")
-    check_lsh_arguments(n_buckets, n_rounds, chunk_length)
+    check_lsh_arguments(n_buckets, n_rounds, chunk_length, implementation, block_chunks)
     require_rate("dropout_rate", dropout_rate)
     if head_batch is not None:
       require_positive("head_batch", head_batch)
@@ -86,6 +95,7 @@ class LSHSelfAttention(nnx.Module):
     self.head_dim = head_dim or dim // num_heads
     self.n_buckets, self.n_rounds, self.chunk_length = n_buckets, n_rounds, chunk_length
     self.causal, self.dedup, self.dropout_rate = causal, dedup, dropout_rate
+    self.implementation, self.block_chunks = implementation, block_chunks
     inner = num_heads * self.head_dim
     linear = functools.partial(nnx.Linear, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.qk = linear(dim, inner, use_bias=False)
@@ -129,7 +139,8 @@ class LSHSelfAttention(nnx.Module):
       attend = functools.partial(
           lsh_attention, n_buckets=self.n_buckets or buckets_for(length, self.chunk_length),
           n_rounds=n_rounds or self.n_rounds, chunk_length=self.chunk_length,
-          causal=self.causal, dedup=self.dedup)
+          causal=self.causal, dedup=self.dedup, implementation=self.implementation,
+          block_chunks=self.block_chunks)
 
     def one_head(head):  # [batch, length, head_dim] x2, key -> [batch, length, head_dim]
       q, v, k = head
@@ -148,7 +159,8 @@ class LSHSelfAttention(nnx.Module):
 
 def lsh_attention_fn(*, n_buckets: Buckets = None, n_rounds: int = 2,
                      chunk_length: int = 64, causal: bool = False, dedup: bool = False,
-                     seed: int = 0):
+                     seed: int = 0, implementation: Optional[str] = None,
+                     block_chunks: int = 1):
   """An ``attention_fn`` for ``flax.nnx.MultiHeadAttention`` and linen's
   ``MultiHeadDotProductAttention`` that attends within LSH buckets.
 
@@ -158,13 +170,14 @@ def lsh_attention_fn(*, n_buckets: Buckets = None, n_rounds: int = 2,
 
   Masks: only key-padding masks broadcastable to ``[batch, heads, 1, kv_length]`` are accepted
   (an ``[L, L]`` mask would defeat the purpose); ask for causal masking with ``causal=True``
-  here, or ``is_causal=True`` in the call. No bias, no attention dropout.
+  here, or ``is_causal=True`` in the call. No bias, no attention dropout. ``implementation``
+  and ``block_chunks``: see :func:`hebbjax.kernels.lsh_attention`.
 
   Returns:
     ``fn(query, key, value, bias=None, mask=None, ...)`` with query/key/value
     ``[batch..., length, heads, head_dim]``, returning ``[batch..., length, heads, head_dim]``.
   """
-  check_lsh_arguments(n_buckets, n_rounds, chunk_length)
+  check_lsh_arguments(n_buckets, n_rounds, chunk_length, implementation, block_chunks)
   hash_key = jax.random.key(seed)
 
   def attention_fn(query, key, value, bias=None, mask=None, dropout_rng=None,
@@ -191,7 +204,8 @@ def lsh_attention_fn(*, n_buckets: Buckets = None, n_rounds: int = 2,
     attend = functools.partial(
         lsh_qkv_attention, key=hash_key,
         n_buckets=n_buckets or buckets_for(length, chunk_length), n_rounds=n_rounds,
-        chunk_length=chunk_length, causal=causal or is_causal, dedup=dedup)
+        chunk_length=chunk_length, causal=causal or is_causal, dedup=dedup,
+        implementation=implementation, block_chunks=block_chunks)
     per_head = jax.vmap(lambda q, k, v, m: attend(q, k, v, mask=m), in_axes=1, out_axes=1)
     if valid is None:
       per_head = jax.vmap(lambda q, k, v, m: attend(q, k, v), in_axes=(1, 1, 1, None),

@@ -37,13 +37,15 @@ class ReformerEncoder(nnx.Module):
                n_buckets: Buckets = None, n_rounds: int = 2, chunk_length: int = 64,
                ff_chunk_length: Optional[int] = None, causal: bool = False,
                dedup: bool = False, dropout_rate: float = 0.0, reversible: bool = True,
-               head_batch: Optional[int] = None, rngs: nnx.Rngs):
+               head_batch: Optional[int] = None, implementation: Optional[str] = None,
+               block_chunks: int = 1, rngs: nnx.Rngs):
     require_positive("depth", depth)
 
     def block():
       attention = LSHSelfAttention(dim, num_heads, n_buckets=n_buckets, n_rounds=n_rounds,
                                    chunk_length=chunk_length, causal=causal, dedup=dedup,
                                    dropout_rate=dropout_rate, head_batch=head_batch,
+                                   implementation=implementation, block_chunks=block_chunks,
                                    rngs=rngs)
       feed_forward = ChunkedFeedForward(dim, ff_hidden or 4 * dim,
                                         chunk_length=ff_chunk_length,
@@ -95,7 +97,8 @@ class ReformerLM(nnx.Module):
                n_rounds: int = 2, chunk_length: int = 64,
                ff_chunk_length: Optional[int] = None, dedup: bool = False,
                dropout_rate: float = 0.0, reversible: bool = True,
-               head_batch: Optional[int] = None, rngs: nnx.Rngs):
+               head_batch: Optional[int] = None, implementation: Optional[str] = None,
+               block_chunks: int = 1, rngs: nnx.Rngs):
     require_positive("vocab_size", vocab_size)
     require_positive("max_length", max_length)
     axial_shape = tuple(axial_shape or axial_shape_for(max_length))
@@ -110,7 +113,9 @@ class ReformerLM(nnx.Module):
                                    n_buckets=n_buckets, n_rounds=n_rounds,
                                    chunk_length=chunk_length, ff_chunk_length=ff_chunk_length,
                                    causal=True, dedup=dedup, dropout_rate=dropout_rate,
-                                   reversible=reversible, head_batch=head_batch, rngs=rngs)
+                                   reversible=reversible, head_batch=head_batch,
+                                   implementation=implementation, block_chunks=block_chunks,
+                                   rngs=rngs)
     self.norm = nnx.LayerNorm(dim, rngs=rngs)
     self.head = nnx.Linear(dim, vocab_size, rngs=rngs)
 

@@ -17,8 +17,11 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
 
-# Fields that only say how long or how often a run does things: a resumed run may change them.
-RESUMABLE_FIELDS = ("run.",)
+# Fields that say how long or how often a run does things, or how the same model is computed
+# (start on a CPU with jax.lax, resume on a GPU with the Pallas kernels): a resumed run may
+# change them.
+RESUMABLE_FIELDS = ("run.", "model.head_batch", "model.attention_implementation",
+                    "model.block_chunks")
 
 
 def _flatten(tree, prefix=""):
