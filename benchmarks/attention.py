@@ -153,34 +153,36 @@ def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_
         f"{jnp.dtype(dtype).name}; dense = dot_product_attention({dense_impl})")
   print(f"# {hardware()}")
   pallas_cols = [f"Pallas b={b}" for b in block_chunks]
-  print("| length | jax.lax s | " + " | ".join(f"{c} s" for c in pallas_cols)
-        + " | dense s | dense/best LSH | chunk step TFLOP/s (best b) | of peak |")
+  print("| length | jax.lax s (temp MB) | " + " | ".join(f"{c} s (MB)" for c in pallas_cols)
+        + " | dense s (MB) | dense/best LSH | chunk step TFLOP/s (best b) | of peak |")
   print("|---" * (6 + len(pallas_cols)) + "|")
+  cell = lambda seconds, temp: f"{seconds:.4f} ({temp / 1e6:.0f})"
   crossover = None
   for length in lengths:
     qk, v = jax.random.normal(jax.random.key(0), (2, HEADS, length, HEAD_DIM), dtype)
-    times = {"xla": timed(attention_losses(length, "xla")[1]["lsh"], qk, v,
-                          repeats=repeats)[0]}
+    runs = {"xla": timed(attention_losses(length, "xla")[1]["lsh"], qk, v,
+                         repeats=repeats)[:2]}
     step_s = {}
     for b in block_chunks:
       losses = attention_losses(length, "pallas", block_chunks=b)[1]
-      times[b] = timed(losses["lsh"], qk, v, repeats=repeats)[0]
+      runs[b] = timed(losses["lsh"], qk, v, repeats=repeats)[:2]
       step, inputs = chunk_step(length, dtype, b)
       step_s[b] = timed(step, *inputs, repeats=repeats)[0]
     dense = attention_losses(length, dense_implementation=dense_impl)[1]["dense"]
     dense_temp = jax.jit(dense).lower(qk, v).compile().memory_analysis().temp_size_in_bytes
     dense_s = (timed(dense, qk, v, repeats=repeats)[0]
                if dense_temp <= dense_budget_gb * 2 ** 30 else None)
-    best_lsh = min(times.values())
+    best_lsh = min(seconds for seconds, _ in runs.values())
     if dense_s is not None and best_lsh < dense_s and crossover is None:
       crossover = length
     best_b = min(step_s, key=step_s.get)
     tflops = 28 * length * CHUNK * HEAD_DIM * HEADS * ROUNDS / step_s[best_b] / 1e12
     peak = f"{tflops / peak_tflops:.1%}" if peak_tflops else "-"
-    dense_cells = (f"{dense_s:.4f} | {dense_s / best_lsh:.2f}" if dense_s is not None
-                   else f"skipped ({dense_temp / 1e9:.1f} GB temp) | -")
-    print(f"| {length} | {times['xla']:.4f} | "
-          + " | ".join(f"{times[b]:.4f}" for b in block_chunks)
+    dense_cells = (f"{cell(dense_s, dense_temp)} | {dense_s / best_lsh:.2f}"
+                   if dense_s is not None
+                   else f"skipped ({dense_temp / 1e6:.0f} MB over budget) | -")
+    print(f"| {length} | {cell(*runs['xla'])} | "
+          + " | ".join(cell(*runs[b]) for b in block_chunks)
           + f" | {dense_cells} | {tflops:.2f} (b={best_b}) | {peak} |", flush=True)
   print(f"crossover: LSH faster than dense from length {crossover}" if crossover else
         "crossover: LSH never faster than dense at these lengths")
