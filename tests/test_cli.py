@@ -1,6 +1,8 @@
 """`hebbjax evolve` / `hebbjax eval` end to end on tiny settings."""
 
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -78,6 +80,15 @@ def test_resume_guards(tmp_path, capsys):
   assert evolve(run, 4, "--resume", "--config.es.sigma_init=0.2") == 2
   err = capsys.readouterr().err
   assert "es.sigma_init" in err and len(err.strip().splitlines()) == 1
+
+  # A run started before hebbjax had a field: resumable while the field keeps its default.
+  saved = json.loads((run / "config.json").read_text())
+  del saved["es"]["noise_rank"]
+  (run / "config.json").write_text(json.dumps(saved))
+  assert evolve(run, 4, "--resume", "--config.es.noise_rank=2") == 2
+  assert "es.noise_rank=2 did not exist" in capsys.readouterr().err   # the run had full rank
+  assert evolve(run, 4, "--resume") == 0
+  assert "noise_rank" in json.loads((run / "config.json").read_text())["es"]
 
 
 def test_diverging_plastic_network_is_counted_not_propagated():

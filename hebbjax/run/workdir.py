@@ -23,6 +23,18 @@ METRICS_FILE = "metrics.jsonl"
 RESUMABLE_FIELDS = ("run.", "model.head_batch", "model.attention_implementation",
                     "model.block_chunks")
 
+# Fields added to the configs after runs could have been started without them, each with the
+# value that reproduces what those runs did. A run whose saved config lacks one resumes when the
+# current value is that one. Add a field here whenever a config gains one.
+FIELDS_ADDED_LATER = {
+    "env.train_variants": "", "env.test_variants": "",
+    "network.conv_channels": [], "network.conv_kernel": 3, "network.conv_stride": 1,
+    "network.conv_front_end": "evolved",
+    "es.strategy": "openai", "es.evosax_params": "", "es.evosax_optimizer": "",
+    "es.noise_rank": 0,
+    "model.positions": "axial",   # what build_model did before the field existed
+}
+
 
 def _flatten(tree, prefix=""):
   if isinstance(tree, dict):
@@ -45,7 +57,8 @@ def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> path
 
   Raises:
     ValueError: ``resume`` without an earlier run there; a new run over an existing one; a
-      resumed run whose config differs from the saved one (the first differing field is named).
+      resumed run whose config differs from the saved one (the first differing field is named;
+      a field the saved config lacks counts as its :data:`FIELDS_ADDED_LATER` value).
   """
   path = pathlib.Path(workdir)
   saved_path = path / CONFIG_FILE
@@ -58,6 +71,12 @@ def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> path
     for field in sorted(set(saved) | set(now)):
       if field.startswith(RESUMABLE_FIELDS):
         continue
+      if field not in saved and field in FIELDS_ADDED_LATER:
+        if now[field] == FIELDS_ADDED_LATER[field]:
+          continue
+        raise ValueError(
+            f"--config: field {field}={now[field]!r} did not exist when the run in {workdir} "
+            f"started, which ran as {field}={FIELDS_ADDED_LATER[field]!r}; resume with that")
       if saved.get(field) != now.get(field):
         raise ValueError(
             f"--config: field {field}={now.get(field)!r} differs from the checkpointed run's "
