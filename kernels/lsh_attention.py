@@ -294,16 +294,21 @@ def _orders_and_ranks(buckets: jax.Array):
 IMPLEMENTATIONS = ("xla", "pallas")
 
 
+def check_implementation(implementation: Optional[str]) -> None:
+  """A one-line error unless ``implementation`` is one of :data:`IMPLEMENTATIONS` or None."""
+  if implementation is not None and implementation not in IMPLEMENTATIONS:
+    raise ValueError(f"implementation={implementation!r}: expected one of "
+                     f"{', '.join(IMPLEMENTATIONS)} or None")
+
+
 def _choose_implementation(implementation: Optional[str], *, dedup: bool, recompute: bool,
                            chunk_length: int, dim: int, dim_v: int) -> str:
   """None means ``jax.lax`` on every backend for now: the Pallas kernels are tested in interpret
   mode and lowered to Triton in CI, but have never run on a GPU, so they are opt-in until a GPU
   run has compiled, checked and timed them (docs/results.md)."""
+  check_implementation(implementation)
   if implementation is None:
     return "xla"
-  if implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"implementation={implementation!r}: expected one of "
-                     f"{', '.join(IMPLEMENTATIONS)} or None")
   if implementation == "pallas" and (dedup or not recompute):
     raise ValueError("implementation='pallas': supports neither dedup=True nor "
                      "recompute=False; use implementation='xla'")

@@ -19,7 +19,7 @@ from flax import nnx
 
 from hebbjax import lsh
 from hebbjax.kernels import dense_attention, lsh_attention, lsh_qkv_attention
-from hebbjax.kernels.lsh_attention import IMPLEMENTATIONS
+from hebbjax.kernels.lsh_attention import check_implementation
 from hebbjax.layers.common import dropout, require_positive, require_rate
 
 
@@ -36,9 +36,7 @@ def check_lsh_arguments(n_buckets: Buckets, n_rounds: int, chunk_length: int,
     lsh.bucket_factors(n_buckets)
   require_positive("n_rounds", n_rounds)
   require_positive("chunk_length", chunk_length)
-  if implementation is not None and implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"implementation={implementation!r}: expected one of "
-                     f"{', '.join(IMPLEMENTATIONS)} or None")
+  check_implementation(implementation)
   require_positive("block_chunks", block_chunks)
 
 
