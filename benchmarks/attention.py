@@ -75,7 +75,7 @@ def timed(fn, *args, repeats: int):
 def attention_losses(length: int, implementation: str = "xla", *, block_chunks: int = 1,
                      dense_implementation: str = "xla"):
   from hebbjax.kernels import chunked_attention, lsh_attention
-  from hebbjax.layers.attention import buckets_for
+  from hebbjax.kernels import buckets_for
   n_buckets = buckets_for(length, CHUNK)
   keys = jax.random.split(jax.random.key(1), HEADS)
 
@@ -251,7 +251,7 @@ def leakage_section(length: int = 1024, cut: int = 512, trials: int = 20) -> Non
   chunk: earlier outputs can move. This measures how much.
   """
   from hebbjax.kernels import lsh_attention
-  from hebbjax.layers.attention import buckets_for
+  from hebbjax.kernels import buckets_for
   print(f"\n# causal LSH, length {length}, chunk {CHUNK}, {ROUNDS} rounds: perturb shared-QK "
         f"vectors at positions >= {cut} only ({trials} trials)")
   attend = jax.jit(lambda qk, v, key: lsh_attention(

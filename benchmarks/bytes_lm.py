@@ -27,7 +27,7 @@ def child(context: str, variant: str, budget: float, workdir: str, ram_gb: float
   import numpy as np
 
   from hebbjax import cli
-  from hebbjax.commands.train import Trainer
+  from hebbjax.lm.trainer import Trainer
   from hebbjax.configs import bytes_lm
   from hebbjax.run import metrics as metrics_lib
 

@@ -49,13 +49,13 @@ def evaluate(workdir: pathlib.Path, episodes: int) -> np.ndarray:
   """Returns of the run's best parameters over full-length games."""
   import jax
 
-  from hebbjax import evolution, experiment
-  from hebbjax.commands import evaluate as evaluate_cmd
+  from hebbjax import evolution
+  from hebbjax.evolution import driver, experiment
   from hebbjax.run import workdir as workdir_lib
   config = workdir_lib.load_config(workdir)
   config.rollout.horizon = 0                         # the game's own 1000-step limit
   task = experiment.build_task(config)
-  h = evaluate_cmd.load_best(workdir, task, config)
+  h = driver.load_best(workdir, task, config)
   keys = jax.random.split(jax.random.key(12345), episodes)
   return np.asarray(evolution.make_evaluator(task)(h, keys).total_return)
 

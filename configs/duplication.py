@@ -9,55 +9,31 @@ comes suddenly: at length 128 the loss sits at chance (ln 31) for ~800 steps, th
 ~0 within 250 (see docs/results.md).
 """
 
-import ml_collections
+from hebbjax.configs import _reformer
 
 VARIANTS = {"full": 0, "lsh1": 1, "lsh2": 2, "lsh4": 4}
 
 
-def get_config(variant: str = "lsh4") -> ml_collections.ConfigDict:
+def get_config(variant: str = "lsh4"):
   if variant not in VARIANTS:
     raise ValueError(f"--config=duplication:{variant}: expected one of {', '.join(VARIANTS)}")
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-
-  config.data = ml_collections.ConfigDict()
-  config.data.task = "duplication"
-  config.data.length = 128           # tokens per sequence: 0, 63 symbols, 0, the same 63
-  config.data.vocab_size = 32
-  config.data.batch_size = 16
-
-  config.model = ml_collections.ConfigDict()
+  config = _reformer.base_config(task="duplication", length=128, vocab_size=32, batch_size=16,
+                                 steps=2500)
+  # length 128: tokens 0, 63 symbols, 0, the same 63
   config.model.dense = VARIANTS[variant] == 0   # train with full attention
   config.model.dim = 128
   config.model.depth = 1
-  config.model.num_heads = 4
   config.model.ff_hidden = 256
   config.model.n_rounds = VARIANTS[variant] or 1
   config.model.chunk_length = 16     # 8 chunks, 8 buckets
-  config.model.n_buckets = 0         # 0: about one bucket per chunk
-  config.model.ff_chunk_length = 0   # 0: unchunked
-  config.model.dropout_rate = 0.0
-  config.model.reversible = True
-  config.model.head_batch = 0        # 0: all heads at once
-  config.model.attention_implementation = ""  # "": jax.lax; "pallas": the Pallas kernels
-  config.model.block_chunks = 1      # chunks per Pallas program
   # Copying needs attention by position (t attends to t - length/2 + 1): a free table lets
   # any offset be learned; "axial" factors would tie positions together.
   config.model.positions = "table"
-
-  config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 3e-3
   config.optim.warmup_steps = 100
-  config.optim.final_lr_fraction = 0.1
-  config.optim.schedule_steps = 2500    # warm-up + cosine decay length (keep = run.num_steps)
-  config.optim.clip_norm = 1.0
   config.optim.weight_decay = 0.0
-
-  config.run = ml_collections.ConfigDict()
-  config.run.num_steps = 2500
   config.run.eval_every = 250
   config.run.eval_batches = 4
   config.run.checkpoint_every = 250
-  config.run.time_budget_s = 0.0     # stop after this many seconds of training (0: none)
   config.run.max_checkpoints = 3
   return config

@@ -9,6 +9,7 @@
                    [--params FILE.npz|.mat] [--export FILE.npz|.mat]
                    [--attention full,lsh1,lsh2,lsh4,lsh8] [--batches 4]         (train runs)
     hebbjax sample --workdir runs/NAME [--prompt TEXT] [--length 200] [--temperature 0.8]
+    hebbjax CMD --help                  (every flag of CMD, with its default)
 
 ``--config`` takes a path to a ``.py`` file with ``get_config()`` or the name of a shipped
 config (``hebbjax/configs``); any field can be overridden as ``--config.es.population_size=512``.
@@ -37,8 +38,8 @@ def resolve_config_path(value: str) -> str:
   shipped = pathlib.Path(hebbjax.configs.__file__).parent / f"{path.removesuffix('.py')}.py"
   if shipped.exists():
     return str(shipped) + (f":{overrides}" if overrides else "")
-  names = sorted(p.stem for p in shipped.parent.glob("*.py") if p.stem != "__init__")
-  raise ValueError(f"--config={value}: no such file, nor a shipped config ({', '.join(names)})")
+  raise ValueError(f"--config={value}: no such file, nor a shipped config "
+                   f"({', '.join(_shipped_configs())})")
 
 
 def _resolve_config_args(args: Sequence[str]) -> list[str]:
@@ -82,7 +83,7 @@ def _eval(fv):
   if not fv.workdir:
     raise ValueError("--workdir: required (the directory of a run made by `hebbjax evolve` "
                      "or `hebbjax train`)")
-  if "model" in workdir_lib.load_config(fv.workdir):
+  if workdir_lib.run_kind(workdir_lib.load_config(fv.workdir)) == "train":
     from hebbjax.commands import evaluate_lm
     evaluate_lm.evaluate_lm(fv.workdir, attention=fv.attention, batches=fv.batches)
     return
@@ -161,6 +162,67 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "eval": (_define_eval, _eval),
     "sample": (_define_sample, _sample),
 }
+SUMMARIES = {
+    "evolve": ("hebbjax evolve [--config NAME_OR_PATH] [--workdir DIR] [--resume] "
+               "[--config.FIELD=VALUE ...]",
+               "Evolve Hebbian rules (or static weights) with an evolution strategy; writes "
+               "config.json, metrics.jsonl, checkpoints, fitness.png and best_params.npz."),
+    "train": ("hebbjax train --config NAME_OR_PATH [--workdir DIR] [--resume] "
+              "[--config.FIELD=VALUE ...]",
+              "Train a Reformer language model (duplication task or bytes); writes "
+              "config.json, metrics.jsonl, checkpoints and loss.png."),
+    "eval": ("hebbjax eval --workdir DIR [flags]",
+             "Evaluate a run: an evolve run's best parameters on fresh episodes, or a train "
+             "run's model on held-out batches under several attentions (the run's config says "
+             "which)."),
+    "sample": ("hebbjax sample --workdir DIR [--prompt TEXT] [--length N] [--temperature T]",
+               "Generate bytes from a trained byte-level language model."),
+}
+HELP_FLAGS = ("-h", "--help", "--helpfull", "help")
+
+
+def _shipped_configs() -> list[str]:
+  folder = pathlib.Path(hebbjax.configs.__file__).parent
+  return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+def _config_fields(path: str) -> list[str]:
+  """``field = value`` lines of the config file at ``path`` (its defaults)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("_help_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+
+  def walk(tree, prefix=""):
+    for key, value in tree.items():
+      if hasattr(value, "items"):
+        yield from walk(value, f"{prefix}{key}.")
+      else:
+        yield f"  {prefix}{key} = {value!r}"
+  return list(walk(module.get_config()))
+
+
+def command_help(command: str) -> str:
+  """Usage, every flag with its default, and (evolve) the default config's fields."""
+  define, _ = COMMANDS[command]
+  fv = flags.FlagValues()
+  define(fv, [f"hebbjax {command}"])
+  usage, summary = SUMMARIES[command]
+  lines = [f"usage: {usage}", "", summary, "", "flags:"]
+  for name in sorted(fv):
+    flag = fv[name]
+    default = flag.default_as_str if flag.default is not None else "none"
+    if name == "config":
+      default = DEFAULT_CONFIG if command == "evolve" else "none (required)"
+    lines.append(f"  --{name}: {flag.help} (default: {default})")
+  if command in ("evolve", "train"):
+    lines += ["", "--config takes a shipped config (" + ", ".join(_shipped_configs()) +
+              "; NAME:ARG where the config takes an argument) or a path to a .py file with "
+              "get_config(); any field is overridden as --config.FIELD=VALUE."]
+  if command == "evolve":
+    default = pathlib.Path(hebbjax.configs.__file__).parent / f"{DEFAULT_CONFIG}.py"
+    lines += ["", f"config fields ({DEFAULT_CONFIG}'s defaults):", *_config_fields(str(default))]
+  return "\n".join(lines)
 
 
 def _one_line(error: Exception) -> str:
@@ -184,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"hebbjax: unknown command {command!r}; expected one of {', '.join(COMMANDS)}",
           file=sys.stderr)
     return 2
+  if any(arg in HELP_FLAGS for arg in argv[2:]):
+    print(command_help(command))
+    return 0
   define, run = COMMANDS[command]
   fv = flags.FlagValues()
   try:

@@ -14,7 +14,6 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from hebbjax import rules as rules_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +61,10 @@ def weight_layout(layer_sizes: Sequence[int]) -> ArrayLayout:
   return ArrayLayout(tuple((sizes[k], sizes[k + 1]) for k in range(len(sizes) - 1)))
 
 
-def coefficient_layout(layer_sizes: Sequence[int], rule: str) -> ArrayLayout:
-  """Layout of an MLP's Hebbian coefficients, ``[n_coefficients, n_k, n_{k+1}]`` per layer."""
-  n = rules_lib.coefficients_per_synapse(rule)
-  return ArrayLayout(tuple((n,) + s for s in weight_layout(layer_sizes).shapes))
-
-
-def count_coefficients(layer_sizes: Sequence[int], rule: str) -> int:
-  """Total number of Hebbian coefficients (the length of ``h``) of an MLP under ``rule``."""
-  return coefficient_layout(layer_sizes, rule).size
+def __getattr__(name):
+  # coefficient_layout / count_coefficients live with the rules (hebbjax.hebbian.rules); they
+  # are still reachable here, imported on first use so that this module imports no half.
+  if name in ("coefficient_layout", "count_coefficients"):
+    from hebbjax.hebbian import rules
+    return getattr(rules, name)
+  raise AttributeError(f"module 'hebbjax.layout' has no attribute {name!r}")

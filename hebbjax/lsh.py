@@ -13,6 +13,10 @@ collide more often than far ones:
   (random-coset hashing; the Slepian–Wolf view of LSH): vectors in the same coset of the code
   ``{c : Hc = 0}`` share a bucket, so ``x`` and ``x ⊕ c`` always collide.
 
+Any of them can drive the bucketed attention of :mod:`hebbjax.kernels`: :func:`hasher` turns a
+family into a ``hash_fn(x [length, dim], key) -> [n_rounds, length]`` bucket ids (the binary
+families hash the signs of the vectors).
+
 References:
   Kitaev, Kaiser & Levskaya, "Reformer: The Efficient Transformer" (2020), Sec. 3;
   Andoni et al., "Practical and Optimal LSH for Angular Distance" (2015);
@@ -23,7 +27,8 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+import numbers
+from typing import Callable, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +58,13 @@ def _angular_factor(x, key, n_buckets: int, n_rounds: int) -> jax.Array:
 
 def bucket_factors(n_buckets: Union[int, Sequence[int]]) -> tuple[int, ...]:
   """Validates an angular hash's buckets (an even int, or a tuple of them) -> its factors."""
-  factors = (n_buckets,) if isinstance(n_buckets, int) else tuple(n_buckets)
+  if isinstance(n_buckets, numbers.Integral) and not isinstance(n_buckets, bool):
+    factors = (int(n_buckets),)
+  elif isinstance(n_buckets, (tuple, list)):
+    factors = tuple(int(f) if isinstance(f, numbers.Integral) and not isinstance(f, bool)
+                    else f for f in n_buckets)
+  else:
+    factors = ()
   if not factors or any(not isinstance(f, int) or f < 2 or f % 2 for f in factors):
     raise ValueError(f"n_buckets={n_buckets!r}: angular hashing needs an even number >= 2 "
                      "(or a tuple of them)")
@@ -133,3 +144,53 @@ def syndrome_hash(x: jax.Array, parity_check: jax.Array) -> jax.Array:
   syndrome = jnp.einsum("...n,cn->...c", (x != 0).astype(jnp.int32),
                         parity_check.astype(jnp.int32)) % 2
   return pack_bits(syndrome)
+
+
+HashFn = Callable[[jax.Array, jax.Array], jax.Array]
+FAMILIES = ("angular", "simhash", "bit_sampling", "syndrome")
+
+
+def bits_for(n_buckets: int, family: str) -> int:
+  """``log2(n_buckets)`` for the bit-packing families; a one-line error unless a power of two."""
+  if not isinstance(n_buckets, numbers.Integral) or n_buckets < 2 or n_buckets & (n_buckets - 1):
+    raise ValueError(f"n_buckets={n_buckets!r}: hash_family={family!r} packs bits, so it needs "
+                     "a power of two >= 2")
+  bits = int(n_buckets).bit_length() - 1
+  _check_bits("n_buckets bits", bits)
+  return bits
+
+
+def hasher(family: str = "angular", *, n_buckets: Union[int, Sequence[int]],
+           n_rounds: int = 1) -> HashFn:
+  """A family as ``hash_fn(x, key) -> buckets``, what the attention kernels hash with.
+
+  Args:
+    family: one of :data:`FAMILIES`. ``"angular"`` is the Reformer's (any even ``n_buckets``,
+      or a tuple of factors); the others pack ``log2(n_buckets)`` bits: random hyperplanes
+      (``"simhash"``), sampled sign bits (``"bit_sampling"``) or the syndrome of the sign bits
+      under a random parity-check matrix (``"syndrome"``).
+    n_buckets: buckets per round.
+    n_rounds: independent rounds, each from its own part of the key.
+
+  Returns:
+    ``hash_fn(x [length, dim], key) -> [n_rounds, length]`` int32 ids in ``[0, n_buckets)``.
+  """
+  if family not in FAMILIES:
+    raise ValueError(f"hash_family={family!r}: expected one of {', '.join(FAMILIES)}")
+  if not isinstance(n_rounds, numbers.Integral) or n_rounds < 1:
+    raise ValueError(f"n_rounds={n_rounds!r}: expected at least 1")
+  if family == "angular":
+    bucket_factors(n_buckets)
+    return lambda x, key: angular_hash(x, key=key, n_buckets=n_buckets, n_rounds=n_rounds)
+  bits = bits_for(n_buckets, family)
+
+  def one_round(x, key):
+    if family == "simhash":
+      return simhash(x, key=key, n_bits=bits)
+    signs = x > 0
+    if family == "bit_sampling":
+      return bit_sampling(signs, key=key, n_bits=bits)
+    return syndrome_hash(signs, random_parity_check(key, bits, x.shape[-1]))
+
+  return lambda x, key: jax.vmap(one_round, in_axes=(None, 0))(
+      x, jax.random.split(key, n_rounds))

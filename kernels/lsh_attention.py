@@ -1,7 +1,7 @@
 """Bucketed (LSH) attention in ``jax.lax``, and the dense references it is tested on.
 
-Reformer attention for one sequence: hash the shared query/key vectors with
-:func:`hebbjax.lsh.angular_hash`, stable-sort positions by bucket (ties keep position order),
+Reformer attention for one sequence: hash the shared query/key vectors (by default with
+:func:`hebbjax.lsh.angular_hash`; any family of :mod:`hebbjax.lsh` through ``hash_fn``), stable-sort positions by bucket (ties keep position order),
 cut the sorted sequence into chunks, let each chunk attend to itself and the previous chunk,
 undo the sort, and merge the hash rounds weighted by each round's log-sum-exp. Scores exist
 only per chunk and per round — ``[n_chunks, chunk, 2·chunk]`` — never as an ``[L, L]`` matrix;
@@ -12,11 +12,11 @@ and the merged log-sum-exp, and recomputes each round's chunk attention under ``
 round at a time. The hashes are never recomputed — the saved permutations are reused — so the
 backward pass sees exactly the buckets of the forward pass.
 
-Conventions (as in the paper): keys are the shared vectors normalised to unit length, queries
-are not; a token attends to itself only when it has nothing else to attend to (its self-score
-is replaced by ``SELF_SCORE``, which loses to any real key but beats masked ones); causal
-masking compares original positions. Inputs act on one sequence, ``[length, dim]``; batch and
-heads are the caller's ``jax.vmap``.
+Conventions (as in the paper, written once in :mod:`hebbjax.kernels.masks`): keys are the shared
+vectors normalised to unit length, queries are not; a token attends to itself only when it has
+nothing else to attend to; causal masking compares original positions. Inputs act on one
+sequence, ``[length, dim]``; batch and heads are the caller's ``jax.vmap``. How the attention is
+computed (buckets, rounds, chunks, implementation) is one :class:`LSHSettings`.
 
 References:
   Kitaev, Kaiser & Levskaya, "Reformer: The Efficient Transformer" (ICLR 2020), Sec. 2–3.
@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 
 from hebbjax import lsh
-from hebbjax.kernels import lsh_pallas
-# A token's score for itself (used only when nothing else is visible), and that of padding and
-# the future under causal masking: one definition for both implementations.
-from hebbjax.kernels.lsh_pallas import MASKED_SCORE, SELF_SCORE
+from hebbjax.kernels import lsh_pallas, masks
+from hebbjax.kernels.masks import MASKED_SCORE, SELF_SCORE  # noqa: F401  (re-exported)
+from hebbjax.kernels.settings import (IMPLEMENTATIONS, LSHSettings,  # noqa: F401
+                                      check_implementation)
 
 
 class _Plan(NamedTuple):
@@ -55,30 +55,16 @@ class _Options(NamedTuple):
   block_chunks: int    # chunks per Pallas program
 
 
-def _normalise(x: jax.Array) -> jax.Array:
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6).astype(x.dtype)
-
-
-def _score_masks(q_pos, k_pos, k_valid, causal: bool, self_mask: bool):
-  """``(is_self, hidden)``, each ``[..., n_q, n_k]`` bool: scores replaced by constants."""
-  is_self = (q_pos[..., :, None] == k_pos[..., None, :]) if self_mask else None
-  hidden = ~k_valid[..., None, :]
-  if causal:
-    hidden = hidden | (k_pos[..., None, :] > q_pos[..., :, None])
-  return is_self, hidden
-
-
-def _masked_scores(q, k, q_pos, k_pos, k_valid, causal: bool, self_mask: bool):
+def masked_scores(q, k, q_pos, k_pos, k_valid, causal: bool, self_mask: bool):
   """Scores ``[..., n_q, n_k]`` in float32 with the self-, causal- and padding masks."""
   scores = jnp.einsum("...qd,...kd->...qk", q, k).astype(jnp.float32) / jnp.sqrt(
       jnp.float32(q.shape[-1]))
-  is_self, hidden = _score_masks(q_pos, k_pos, k_valid, causal, self_mask)
-  if is_self is not None:
-    scores = jnp.where(is_self, SELF_SCORE, scores)
-  return jnp.where(hidden, MASKED_SCORE, scores)
+  return masks.apply_masks(scores, q_pos, k_pos, k_valid, causal=causal, self_mask=self_mask)
 
 
-def _check_inputs(q, k, v, mask):
+def check_inputs(q, k, v, mask) -> None:
+  """One-line errors unless ``q``, ``k`` ``[length, dim]``, ``v`` ``[length, dim_v]`` and ``mask``
+  ``[length]`` describe one sequence."""
   if q.ndim != 2 or k.ndim != 2 or v.ndim != 2 or not q.shape[0] == k.shape[0] == v.shape[0]:
     raise ValueError(
         f"shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}: expected [length, dim] "
@@ -96,8 +82,8 @@ def _look_back(x: jax.Array, n_chunks: int) -> jax.Array:
   return jnp.concatenate([x, jnp.roll(x, 1, axis=0)], axis=1)
 
 
-def _attend_chunks(q, k, v, q_pos, k_pos, k_valid, chunk_length, causal, self_mask,
-                   score_offset=None):
+def attend_chunks(q, k, v, q_pos, k_pos, k_valid, chunk_length, causal, self_mask,
+                  score_offset=None):
   """Chunked local attention over an already ordered sequence.
 
   Chunk ``c`` of the queries attends to chunks ``c`` and ``c - 1`` of the keys.
@@ -108,8 +94,8 @@ def _attend_chunks(q, k, v, q_pos, k_pos, k_valid, chunk_length, causal, self_ma
   n_chunks = length // chunk_length
   chunk = lambda x: x.reshape((n_chunks, chunk_length) + x.shape[1:])
   back = lambda x: _look_back(chunk(x), n_chunks)
-  scores = _masked_scores(chunk(q), back(k), chunk(q_pos), back(k_pos), back(k_valid), causal,
-                          self_mask)
+  scores, _ = masked_scores(chunk(q), back(k), chunk(q_pos), back(k_pos), back(k_valid),
+                            causal, self_mask)
   if score_offset is not None:
     scores = scores + score_offset
   lse = jax.nn.logsumexp(scores, axis=-1)
@@ -136,7 +122,7 @@ def _sorted_round(inputs, plan: _Plan, r, options: _Options):
   q_order, k_order = plan.q_orders[r], plan.k_orders[r]
   sorted_q = jnp.take(q, q_order, axis=0)
   if options.shared_qk:
-    sorted_k = _normalise(sorted_q)   # one gather serves queries and keys
+    sorted_k = masks.normalise_keys(sorted_q)   # one gather serves queries and keys
   else:
     sorted_k = jnp.take(k, k_order, axis=0)
   offset = None
@@ -156,7 +142,7 @@ def _one_round(inputs, plan: _Plan, r, options: _Options):
                                           causal=options.causal, self_mask=options.shared_qk,
                                           block_chunks=options.block_chunks)
   else:
-    out, lse = _attend_chunks(q, k, v, q_pos, k_pos, k_valid, options.chunk_length,
+    out, lse = attend_chunks(q, k, v, q_pos, k_pos, k_valid, options.chunk_length,
                               options.causal, options.shared_qk, offset)
   undo = plan.q_ranks[r]
   return jnp.take(out, undo, axis=0), jnp.take(lse, undo, axis=0)
@@ -177,16 +163,13 @@ def _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, d_o, delta, lse,
   back = lambda x: _look_back(chunk(x), n_chunks)
   d_o, delta, lse = chunk(d_o), chunk(delta), chunk(lse)
   q_c, k_c, v_c = chunk(q), back(k), back(v).astype(jnp.float32)
-  scores = _masked_scores(q_c, k_c, chunk(q_pos), back(k_pos), back(k_valid), options.causal,
-                          options.shared_qk)
+  scores, replaced = masked_scores(q_c, k_c, chunk(q_pos), back(k_pos), back(k_valid),
+                                   options.causal, options.shared_qk)
   if offset is not None:
     scores = scores + offset
   probs = jnp.exp(scores - lse[..., None])
   d_v = jnp.einsum("cqk,cqd->ckd", probs, d_o)
   d_scores = probs * (jnp.einsum("cqd,ckd->cqk", d_o, v_c) - delta[..., None])
-  is_self, hidden = _score_masks(chunk(q_pos), back(k_pos), back(k_valid), options.causal,
-                                 options.shared_qk)
-  replaced = hidden if is_self is None else hidden | is_self
   d_scores = jnp.where(replaced, 0.0, d_scores) / jnp.sqrt(jnp.float32(q.shape[-1]))
   d_q = jnp.einsum("cqk,ckd->cqd", d_scores, k_c.astype(jnp.float32)).reshape(q.shape)
   d_k = jnp.einsum("cqk,cqd->ckd", d_scores, q_c.astype(jnp.float32))
@@ -221,7 +204,7 @@ def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_
     d_q, d_k, d_v = _chunk_backward(q, k, v, q_pos, k_pos, k_valid, offset, d_o, delta, lse,
                                     options)
   if options.shared_qk:
-    _, normalise_vjp = jax.vjp(_normalise, q.astype(jnp.float32))
+    _, normalise_vjp = jax.vjp(masks.normalise_keys, q.astype(jnp.float32))
     d_q = d_q + normalise_vjp(d_k)[0]
   unsort = lambda d, ranks: jnp.take(d, ranks, axis=0)   # float32, summed over rounds
   return (unsort(d_q, plan.q_ranks[r]),
@@ -291,22 +274,11 @@ def _orders_and_ranks(buckets: jax.Array):
   return orders, ranks
 
 
-IMPLEMENTATIONS = ("xla", "pallas")
-
-
-def check_implementation(implementation: Optional[str]) -> None:
-  """A one-line error unless ``implementation`` is one of :data:`IMPLEMENTATIONS` or None."""
-  if implementation is not None and implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"implementation={implementation!r}: expected one of "
-                     f"{', '.join(IMPLEMENTATIONS)} or None")
-
-
 def _choose_implementation(implementation: Optional[str], *, dedup: bool, recompute: bool,
                            chunk_length: int, dim: int, dim_v: int) -> str:
   """None means ``jax.lax`` on every backend for now: the Pallas kernels are tested in interpret
   mode and lowered to Triton in CI, but have never run on a GPU, so they are opt-in until a GPU
   run has compiled, checked and timed them (docs/results.md)."""
-  check_implementation(implementation)
   if implementation is None:
     return "xla"
   if implementation == "pallas" and (dedup or not recompute):
@@ -320,32 +292,39 @@ def _choose_implementation(implementation: Optional[str], *, dedup: bool, recomp
   return implementation
 
 
-def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompute,
-              shared_qk, implementation, block_chunks):
+def _bucketed(q, k, v, settings: LSHSettings, key, hash_fn, *, mask, recompute, shared_qk):
   """Shared body of :func:`lsh_attention` and :func:`lsh_qkv_attention`."""
-  if chunk_length < 1:
-    raise ValueError(f"chunk_length={chunk_length}: expected a positive chunk length")
-  length = q.shape[0]
+  length, chunk_length = q.shape[0], settings.chunk_length
+  if hash_fn is None:
+    hash_fn = settings.hash_fn(length)
+  elif settings.n_buckets is not None:
+    raise ValueError("hash_fn and n_buckets: give one (hash_fn decides the buckets)")
   pad = -length % chunk_length
   valid = jnp.ones(length, bool) if mask is None else mask.astype(bool)
   pad_rows = lambda x: jnp.pad(x, ((0, pad), (0, 0)))
   q_p, k_p, v_p = pad_rows(q), pad_rows(k), pad_rows(v)
   valid_p = jnp.pad(valid, (0, pad))
   # Hash in float32 whatever the input dtype, so bf16 inputs land in the same buckets.
-  q_buckets, k_buckets = buckets_fn(jax.lax.stop_gradient(q_p).astype(jnp.float32),
-                                    jax.lax.stop_gradient(k_p).astype(jnp.float32))
+  hash_input = lambda x: jax.lax.stop_gradient(x).astype(jnp.float32)
+  if shared_qk:
+    q_buckets = k_buckets = hash_fn(hash_input(q_p), key)
+  else:   # the same rotations for queries and keys: hash them together
+    both = hash_fn(hash_input(jnp.concatenate([q_p, k_p])), key)
+    q_buckets, k_buckets = both[:, :q_p.shape[0]], both[:, q_p.shape[0]:]
+  if q_buckets.ndim != 2 or q_buckets.shape[1] != q_p.shape[0]:
+    raise ValueError(f"hash_fn: returned {tuple(q_buckets.shape)} bucket ids for "
+                     f"{q_p.shape[0]} vectors; expected [n_rounds, {q_p.shape[0]}]")
   q_orders, q_ranks = _orders_and_ranks(q_buckets)
   if shared_qk:
     k_orders, k_ranks = q_orders, q_ranks
   else:
     k_orders, k_ranks = _orders_and_ranks(k_buckets)
   plan = _Plan(q_orders, k_orders, q_ranks, k_ranks, valid_p)
-  if block_chunks < 1:
-    raise ValueError(f"block_chunks={block_chunks}: expected a positive number of chunks per "
-                     "Pallas program")
-  chosen = _choose_implementation(implementation, dedup=dedup, recompute=recompute,
-                                  chunk_length=chunk_length, dim=q.shape[1], dim_v=v.shape[1])
-  options = _Options(chunk_length, causal, shared_qk, dedup, chosen, block_chunks)
+  chosen = _choose_implementation(settings.implementation, dedup=settings.dedup,
+                                  recompute=recompute, chunk_length=chunk_length,
+                                  dim=q.shape[1], dim_v=v.shape[1])
+  options = _Options(chunk_length, settings.causal, shared_qk, settings.dedup, chosen,
+                     settings.block_chunks)
   inputs = (q_p, None if shared_qk else k_p, v_p)
   if recompute:
     out = _recomputing_rounds(inputs, plan, options)
@@ -354,54 +333,55 @@ def _bucketed(q, k, v, buckets_fn, *, chunk_length, causal, mask, dedup, recompu
   return out[:length].astype(v.dtype)
 
 
+# The kernels' own default: one round (the layers' LSHSettings default is two).
+KERNEL_DEFAULTS = {"n_rounds": 1}
+
+
+def _settings(settings: Optional[LSHSettings], options) -> LSHSettings:
+  if settings is None:
+    return LSHSettings.from_options(**{**KERNEL_DEFAULTS, **options})
+  return LSHSettings.from_options(settings, **options)
+
+
 def lsh_attention(qk: jax.Array, v: jax.Array, *, key: jax.Array,
-                  n_buckets: Union[int, Sequence[int]],
-                  n_rounds: int = 1, chunk_length: int = 64, causal: bool = False,
-                  mask: Optional[jax.Array] = None, dedup: bool = False,
-                  recompute: bool = True, implementation: Optional[str] = None,
-                  block_chunks: int = 1) -> jax.Array:
+                  mask: Optional[jax.Array] = None, recompute: bool = True,
+                  hash_fn: Optional[lsh.HashFn] = None, settings: Optional[LSHSettings] = None,
+                  **options) -> jax.Array:
   """Reformer LSH attention for one sequence, with shared queries and keys.
 
   Args:
     qk: ``[length, dim]`` shared query/key vectors (any length: padded internally).
     v: ``[length, dim_v]`` values.
-    key: PRNG key of the hash rotations (the same key gives the same buckets).
-    n_buckets: buckets per round (even), or a tuple of even factors (factored hashing, see
-      :func:`hebbjax.lsh.angular_hash`; use it when buckets number in the hundreds).
-    n_rounds: independent hash rounds, merged by their log-sum-exp.
-    chunk_length: tokens per chunk; each chunk also sees the previous one.
-    causal: hide later positions (compared in the original order).
+    key: PRNG key of the hash (the same key gives the same buckets).
     mask: ``[length]`` bool, False for padding tokens, which are never attended to.
-    dedup: count a (query, key) pair that shares a window in several rounds once: the merged
-      result is then softmax attention over the union of the rounds' windows (Sec. 2.3).
     recompute: backward pass by the recomputing ``custom_vjp`` (memory of one round's chunk
       scores); False differentiates the forward pass as written, storing every round's.
-    implementation: ``"xla"`` (``jax.lax``, every backend), ``"pallas"``
-      (:mod:`hebbjax.kernels.lsh_pallas`: interpreted on CPU, Triton on GPU, Mosaic on TPU;
-      not yet run on an accelerator) or None (``"xla"`` until a GPU run has verified the
-      Pallas path). Compiled kernels constrain the sizes: power-of-two ``chunk_length`` and
-      head sizes ≥ 16 on GPU, ``chunk_length`` a power of two ≥ 128 on TPU.
-    block_chunks: Pallas only: chunks per kernel program, at most (the largest divisor of the
-      chunk count not above it). Larger blocks load each key chunk fewer times.
+    hash_fn: ``hash_fn(x [length, dim] float32, key) -> [n_rounds, length]`` int32 bucket ids
+      (e.g. :func:`hebbjax.lsh.hasher`); default: ``settings``'s family, buckets and rounds.
+    settings: an :class:`LSHSettings`; ``**options`` (its fields) build or amend one:
+      ``n_buckets`` (default: about one per chunk; an even number, or a tuple of even factors
+      for factored hashing, see :func:`hebbjax.lsh.angular_hash`), ``n_rounds`` (default 1
+      here), ``chunk_length`` (64), ``causal`` (hide later positions), ``dedup`` (count a
+      pair met in several rounds once: softmax attention over the union of the rounds'
+      windows, Sec. 2.3), ``implementation`` (``"xla"``: ``jax.lax``, every backend;
+      ``"pallas"``: :mod:`hebbjax.kernels.lsh_pallas`, interpreted on CPU, Triton on GPU,
+      Mosaic on TPU — power-of-two ``chunk_length`` and head sizes >= 16 on GPU,
+      ``chunk_length`` a power of two >= 128 on TPU; None: ``"xla"`` until a GPU run has
+      verified the Pallas path), ``block_chunks`` (Pallas: chunks per program),
+      ``hash_family``.
 
   Returns:
     ``[length, dim_v]`` in ``v``'s dtype (scores and softmax in float32).
   """
-  _check_inputs(qk, qk, v, mask)
-  hash_qk = lambda q, _: (lsh.angular_hash(q, key=key, n_buckets=n_buckets,
-                                           n_rounds=n_rounds),) * 2
-  return _bucketed(qk, qk, v, hash_qk, chunk_length=chunk_length,
-                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=True,
-                   implementation=implementation, block_chunks=block_chunks)
+  check_inputs(qk, qk, v, mask)
+  return _bucketed(qk, qk, v, _settings(settings, options), key, hash_fn, mask=mask,
+                   recompute=recompute, shared_qk=True)
 
 
 def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array,
-                      n_buckets: Union[int, Sequence[int]], n_rounds: int = 1,
-                      chunk_length: int = 64,
-                      causal: bool = False, mask: Optional[jax.Array] = None,
-                      dedup: bool = False, recompute: bool = True,
-                      implementation: Optional[str] = None,
-                      block_chunks: int = 1) -> jax.Array:
+                      mask: Optional[jax.Array] = None, recompute: bool = True,
+                      hash_fn: Optional[lsh.HashFn] = None,
+                      settings: Optional[LSHSettings] = None, **options) -> jax.Array:
   """LSH attention with separate queries and keys (for models that project them apart).
 
   Queries and keys are hashed by the same rotations and each sorted by its own buckets; chunk
@@ -419,55 +399,6 @@ def lsh_qkv_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Arra
   Returns:
     ``[length, dim_v]`` in ``v``'s dtype.
   """
-  _check_inputs(q, k, v, mask)
-
-  def hash_both(q, k):
-    both = lsh.angular_hash(jnp.concatenate([q, k]), key=key, n_buckets=n_buckets,
-                            n_rounds=n_rounds)
-    return both[:, :q.shape[0]], both[:, q.shape[0]:]
-
-  return _bucketed(q, k, v, hash_both, chunk_length=chunk_length,
-                   causal=causal, mask=mask, dedup=dedup, recompute=recompute, shared_qk=False,
-                   implementation=implementation, block_chunks=block_chunks)
-
-
-def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
-                    mask: Optional[jax.Array] = None) -> jax.Array:
-  """Full shared-QK attention with the same masks as :func:`lsh_attention` (a reference).
-
-  Args:
-    qk: ``[length, dim]`` shared query/key vectors.
-    v: ``[length, dim_v]`` values.
-    causal: hide later positions.
-    mask: ``[length]`` bool, False for padding.
-
-  Returns:
-    ``[length, dim_v]``.
-  """
-  _check_inputs(qk, qk, v, mask)
-  length = qk.shape[0]
-  valid = jnp.ones(length, bool) if mask is None else mask
-  positions = jnp.arange(length)
-  scores = _masked_scores(qk, _normalise(qk), positions, positions, valid, causal, True)
-  return (jax.nn.softmax(scores, axis=-1) @ v.astype(jnp.float32)).astype(v.dtype)
-
-
-def chunked_attention(qk: jax.Array, v: jax.Array, *, chunk_length: int, causal: bool = False,
-                      mask: Optional[jax.Array] = None) -> jax.Array:
-  """Local shared-QK attention without hashing: chunks of the original order (a reference).
-
-  Args:
-    qk: ``[length, dim]``; ``length`` a multiple of ``chunk_length``.
-    v: ``[length, dim_v]``.
-
-  Returns:
-    ``[length, dim_v]``.
-  """
-  _check_inputs(qk, qk, v, mask)
-  if qk.shape[0] % chunk_length:
-    raise ValueError(f"chunk_length={chunk_length}: must divide length {qk.shape[0]}")
-  valid = jnp.ones(qk.shape[0], bool) if mask is None else mask
-  positions = jnp.arange(qk.shape[0])
-  out, _ = _attend_chunks(qk, _normalise(qk), v, positions, positions, valid, chunk_length,
-                          causal, True)
-  return out.astype(v.dtype)
+  check_inputs(q, k, v, mask)
+  return _bucketed(q, k, v, _settings(settings, options), key, hash_fn, mask=mask,
+                   recompute=recompute, shared_qk=False)

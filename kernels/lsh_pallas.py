@@ -34,8 +34,8 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pallas_triton
 
-SELF_SCORE = -1e5   # a token's score for itself: used only when nothing else is visible
-MASKED_SCORE = -1e9  # padding, and the future under causal masking
+from hebbjax.kernels import masks
+from hebbjax.kernels.masks import MASKED_SCORE, SELF_SCORE  # noqa: F401  (re-exported)
 
 # Triton launch parameters of every kernel here: the defaults of jax's own Pallas GPU attention
 # forward for heads of up to 64 (untuned here: no GPU has run these kernels yet).
@@ -68,15 +68,8 @@ def _load(refs: Sequence, chunk: int, chunk_length: int, kind):
 def _scores(queries: _Queries, keys: _Keys, *, scale, causal, self_mask):
   """Masked float32 scores ``[c, c]`` and the mask of entries replaced by constants."""
   scores = jnp.dot(queries.q, keys.k.T, preferred_element_type=jnp.float32) * scale
-  hidden = keys.valid[None, :] == 0
-  if causal:
-    hidden = hidden | (keys.pos[None, :] > queries.pos[:, None])
-  replaced = hidden
-  if self_mask:
-    is_self = queries.pos[:, None] == keys.pos[None, :]
-    scores = jnp.where(is_self, SELF_SCORE, scores)
-    replaced = replaced | is_self
-  return jnp.where(hidden, MASKED_SCORE, scores), replaced
+  return masks.apply_masks(scores, queries.pos, keys.pos, keys.valid, causal=causal,
+                           self_mask=self_mask)
 
 
 def _forward_kernel(*refs, chunk_length, block_chunks, look_back, options):

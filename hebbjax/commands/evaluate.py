@@ -8,47 +8,14 @@ import pathlib
 import jax
 import numpy as np
 
-from hebbjax import evolution, experiment, interop, rollout, variants
-from hebbjax.commands import evolve as evolve_cmd
-from hebbjax.run import checkpoints, weight_plots, workdir as workdir_lib
+from hebbjax.envs import variants
+from hebbjax.evolution import driver, experiment, generation, rollout, task as task_lib
+from hebbjax.run import weight_plots, workdir as workdir_lib
 
 
 VARIANTS_FILE = "variants.json"
 PLOTTED_EPISODES = 4   # trajectories in weights.png, each from other random weights
 REWARD_PLOT = "reward_per_step.png"
-
-
-def load_params_for(path, task, config) -> np.ndarray:
-  """An exported parameter file (``.npz`` or ``.mat``), checked against the run's network."""
-  saved = interop.load_params(path)
-  hebbian = config.network.kind == "hebbian"
-  expected = (tuple(task.policy.layer_sizes), config.network.kind,
-              config.network.get("rule", "") if hebbian else "")
-  found = (saved["layer_sizes"], saved["kind"], saved["rule"] if hebbian else "")
-  if found == expected and saved["shapes"] != task.policy.layout.shapes:
-    raise ValueError(f"{path}: arrays {saved['shapes']}, but the run's network has "
-                     f"{task.policy.layout.shapes}")
-  if found != expected:
-    raise ValueError(f"{path}: a {saved['kind']} network {saved['layer_sizes']} "
-                     f"{saved['rule']}, but the run's config has {expected}")
-  return saved["h"]
-
-
-def load_best(workdir, task, config):
-  """The best parameters of a run: its ``best_params.npz``, else its latest checkpoint."""
-  path = pathlib.Path(workdir) / evolve_cmd.BEST_PARAMS_FILE
-  if path.exists():
-    return load_params_for(path, task, config)
-  checkpointer = checkpoints.Checkpointer(pathlib.Path(workdir) / workdir_lib.CHECKPOINT_DIR,
-                                          every=1)
-  step = checkpointer.latest_step()
-  if step is None:
-    raise ValueError(f"--workdir={workdir}: no checkpoint or {evolve_cmd.BEST_PARAMS_FILE} yet")
-  es = experiment.build_es(config, task.policy.layout)
-  template = evolve_cmd.initial_state(config, task, es)
-  state = checkpointer.restore(step, template)
-  checkpointer.close()
-  return np.asarray(state["best_params"])
 
 
 def evaluate(workdir, *, episodes: int = 10, seed: int = 0, plot: bool = False,
@@ -68,21 +35,21 @@ def evaluate(workdir, *, episodes: int = 10, seed: int = 0, plot: bool = False,
   if params:
     if not pathlib.Path(params).exists():
       raise ValueError(f"--params={params}: no such file")
-    h = load_params_for(params, task, config)
+    h = driver.load_params_for(params, task, config)
   else:
-    h = load_best(workdir, task, config)
+    h = driver.load_best(workdir, task, config)
   if export:
-    evolve_cmd.save_params_of(export, h, task, config)
+    driver.save_params_of(export, h, task, config)
     print(f"parameters with their layout: {export}")
   h = jax.numpy.asarray(h)
   keys = jax.random.split(jax.random.key(seed), episodes)
-  returns = np.asarray(evolution.make_evaluator(task)(h, keys).total_return)
+  returns = np.asarray(generation.make_evaluator(task)(h, keys).total_return)
   print(f"{config.network.kind} {config.env.name}: return {returns.mean():.1f} ± "
         f"{returns.std():.1f} over {episodes} episodes (fresh random weights each)")
   if any(config.env.get(f, "") for f in experiment.VARIANT_FIELDS):
     evaluate_families(workdir, config, h, keys)
   if plot:
-    single = evolution.variant_task(task, 0)
+    single = task_lib.variant_task(task, 0)
     _, trace = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
         h, k, single.env, single.env_params, single.spec, single.policy, single.horizon)))(
             keys[:PLOTTED_EPISODES])
@@ -106,8 +73,8 @@ def evaluate_families(workdir, config, h, keys) -> dict:
       continue
     task = experiment.build_task(config, field)
     returns, rewards = jax.jit(lambda h, k: (
-        evolution.returns_per_variant(task, h, k).total_return,
-        evolution.rewards_per_variant(task, h, k)))(h, keys)
+        task_lib.returns_per_variant(task, h, k).total_return,
+        task_lib.rewards_per_variant(task, h, k)))(h, keys)
     family = field.removesuffix("_variants")
     results[family] = {}
     for member, r, per_step in zip(members, np.asarray(returns), np.asarray(rewards)):

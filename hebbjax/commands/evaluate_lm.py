@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from hebbjax.commands.train import Trainer
+from hebbjax.lm.trainer import Trainer
 from hebbjax.run import workdir as workdir_lib
 
 DEFAULT_ATTENTION = "full,lsh1,lsh2,lsh4,lsh8"

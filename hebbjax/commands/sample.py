@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hebbjax.commands.train import Trainer
+from hebbjax.lm.trainer import Trainer
 from hebbjax.run import workdir as workdir_lib
 
 

@@ -1,7 +1,7 @@
 """Any distribution-based evosax strategy (CMA-ES, SNES, PGPE, Open_ES, ...) as a hebbjax ES.
 
-:class:`EvosaxES` speaks the protocol :func:`hebbjax.evolution.make_generation_step` expects of
-an ES (``init``, ``ask``, ``evaluate``, ``tell``, a state with a ``mean``), so the same
+:class:`EvosaxES` keeps the contract of :mod:`hebbjax.es.base` (``init``, ``ask``,
+``evaluate``, ``tell``, a state with a ``mean``), so the same
 generation step, sharding, metrics and checkpoints serve evosax's strategies and the built-in
 OpenAI-ES. Two conventions are bridged:
 
@@ -30,7 +30,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from hebbjax.es.open_es import Evaluation, evaluate_members
+from hebbjax.checks import parse_assignments
+from hebbjax.es import base
+from hebbjax.es.base import Evaluation, evaluate_members
+from hebbjax.layout import ArrayLayout
 
 STRATEGY_PREFIX = "evosax:"
 
@@ -207,3 +210,25 @@ class EvosaxES:
         "sigma": jnp.mean(jnp.asarray(std, jnp.float32)),
     }
     return new_state, metrics
+
+
+# es.* config fields an evosax strategy reads, with their defaults.
+CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "l2_coeff": 0.01, "member_batch": None,
+                 "evosax_params": "", "evosax_optimizer": ""}
+
+
+def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> EvosaxES:
+  """``es.strategy=evosax:NAME``: evosax's ``NAME`` over the policy's parameters, with
+  ``es.evosax_params`` (``"std_lr=0.2"``) and ``es.evosax_optimizer`` (``"adam:0.05"``)."""
+  if layout is None:
+    raise ValueError(f"es.strategy={strategy}: needs the policy's parameter layout")
+  return EvosaxES.create(
+      strategy.removeprefix(STRATEGY_PREFIX), population_size=int(fields["population_size"]),
+      num_params=layout.size, sigma_init=fields.get("sigma_init"),
+      params=parse_assignments(fields.get("evosax_params", ""), "es.evosax_params"),
+      l2_coeff=float(fields.get("l2_coeff", 0.0)), member_batch=fields.get("member_batch"),
+      **optimizer_kwargs(fields.get("evosax_optimizer", "")))
+
+
+base.register(base.StrategyEntry(STRATEGY_PREFIX, from_config, CONFIG_FIELDS,
+                                 example=STRATEGY_PREFIX + "SNES"))

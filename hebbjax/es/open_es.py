@@ -24,8 +24,11 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from hebbjax import checks
+from hebbjax.es import base
 from hebbjax.es import fitness as fitness_lib
 from hebbjax.es import noise as noise_lib
+from hebbjax.es.base import Evaluation, evaluate_members  # noqa: F401  (re-exported)
 from hebbjax.layout import ArrayLayout
 
 OPTIMIZERS = ("sgd", "adam")
@@ -57,40 +60,6 @@ class Population:
   """
 
   noise_keys: jax.Array
-
-
-@struct.dataclass
-class Evaluation:
-  """Fitness of a population.
-
-  Attributes:
-    fitness: ``[population]`` raw fitness minus the L2 penalty (what :meth:`OpenES.tell` ranks).
-    raw: ``[population]`` fitness as returned by the fitness function.
-    aux: whatever else the fitness function returned, stacked over members.
-  """
-
-  fitness: jax.Array
-  raw: jax.Array
-  aux: Any
-
-
-def evaluate_members(member: Callable[[jax.Array], jax.Array],
-                     fitness_fn: Callable[[jax.Array], tuple[jax.Array, Any]],
-                     population_size: int, indices: jax.Array | None = None, *,
-                     l2_coeff: float = 0.0, member_batch: Optional[int] = None) -> Evaluation:
-  """Fitness of members ``indices`` (default: all, in order), ``member(i) -> [num_params]``,
-  in blocks of ``member_batch`` (``jax.lax.map``); ranked fitness is the raw fitness minus
-  ``l2_coeff · mean(h²)``. Shared by every ES behind the generation step."""
-
-  def one(index):
-    h = member(index)
-    raw, aux = fitness_fn(h)
-    return raw, raw - l2_coeff * jnp.mean(h * h), aux
-
-  if indices is None:
-    indices = jnp.arange(population_size)
-  raw, fitness, aux = jax.lax.map(one, indices, batch_size=member_batch)
-  return Evaluation(fitness=fitness, raw=raw, aux=aux)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,13 +112,8 @@ class OpenES:
       raise ValueError(f"es.sigma_init={self.sigma_init}: expected a positive noise scale")
     if not self.learning_rate > 0:
       raise ValueError(f"es.learning_rate={self.learning_rate}: expected a positive step size")
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f"es.optimizer={self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-    if self.fitness_shaping not in fitness_lib.SHAPINGS:
-      raise ValueError(
-          f"es.fitness_shaping={self.fitness_shaping!r}: expected one of "
-          f"{', '.join(fitness_lib.SHAPINGS)}"
-      )
+    checks.one_of("es.optimizer", self.optimizer, OPTIMIZERS)
+    checks.one_of("es.fitness_shaping", self.fitness_shaping, fitness_lib.SHAPINGS)
     if self.member_batch is not None and self.member_batch < 1:
       raise ValueError(f"es.member_batch={self.member_batch}: expected a positive batch or None")
     if self.noise_rank is not None and (self.noise_rank < 1 or self.noise_layout is None):
@@ -283,3 +247,23 @@ class OpenES:
         "sigma": state.sigma,
     }
     return new_state, metrics
+
+
+# es.* config fields of the built-in strategy, with their defaults (noise_rank 0: full rank).
+CONFIG_FIELDS = {**{f.name: f.default for f in dataclasses.fields(OpenES)
+                    if f.name != "noise_layout"}, "noise_rank": 0}
+
+
+def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:
+  """``es.strategy=openai``: an :class:`OpenES` of the config's fields; ``es.noise_rank > 0``
+  perturbs each matrix of ``layout`` by rank-``r`` noise."""
+  del strategy
+  kwargs = dict(fields)
+  rank = int(kwargs.get("noise_rank") or 0) or None
+  if rank is not None and layout is None:
+    raise ValueError("es.noise_rank: needs the policy's parameter layout")
+  kwargs.update(noise_rank=rank, noise_layout=layout if rank else None)
+  return OpenES(**kwargs)
+
+
+base.register(base.StrategyEntry("openai", from_config, CONFIG_FIELDS, example="openai"))

@@ -10,45 +10,15 @@ References:
 from __future__ import annotations
 
 import functools
-import math
-from typing import Optional, Tuple, Union
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from hebbjax import lsh
-from hebbjax.kernels import dense_attention, lsh_attention, lsh_qkv_attention
-from hebbjax.kernels.lsh_attention import check_implementation
+from hebbjax.kernels import LSHSettings, dense_attention, lsh_attention, lsh_qkv_attention
+from hebbjax.kernels.settings import FACTOR_ABOVE, Buckets, buckets_for  # noqa: F401
 from hebbjax.layers.common import dropout, require_positive, require_rate
-
-
-Buckets = Union[int, Tuple[int, ...], None]
-
-# Above this many buckets the default hashes with two factors (memory O(L·Σ factors)).
-FACTOR_ABOVE = 64
-
-
-def check_lsh_arguments(n_buckets: Buckets, n_rounds: int, chunk_length: int,
-                        implementation: Optional[str] = None, block_chunks: int = 1) -> None:
-  """One-line errors naming the argument, raised before anything is traced."""
-  if n_buckets is not None:
-    lsh.bucket_factors(n_buckets)
-  require_positive("n_rounds", n_rounds)
-  require_positive("chunk_length", chunk_length)
-  check_implementation(implementation)
-  require_positive("block_chunks", block_chunks)
-
-
-def buckets_for(length: int, chunk_length: int) -> Union[int, Tuple[int, int]]:
-  """Default buckets: about one per chunk (even, at least 2); two even factors of about
-  ``sqrt`` of that when there are more than ``FACTOR_ABOVE``."""
-  n = -(-length // chunk_length)
-  if n <= FACTOR_ABOVE:
-    return max(2, n + n % 2)
-  even_above = lambda x: 2 * math.ceil(x / 2)
-  rows = even_above(math.sqrt(n))
-  return rows, even_above(n / rows)
 
 
 class LSHSelfAttention(nnx.Module):
@@ -57,43 +27,36 @@ class LSHSelfAttention(nnx.Module):
   Args:
     dim: model width.
     num_heads: heads; ``dim`` must be divisible by it unless ``head_dim`` is given.
-    n_buckets: buckets per hash round (even, or a tuple of even factors); None: about
-      ``length / chunk_length``, factored above ``FACTOR_ABOVE``.
-    n_rounds: hash rounds.
-    chunk_length: tokens per chunk.
-    causal: hide later positions.
-    dedup: count pairs that meet in several rounds once.
+    settings: how attention is computed (:class:`hebbjax.kernels.LSHSettings`: buckets,
+      rounds, chunk length, causal, dedup, implementation, hash family); ``**lsh_options``
+      (its fields, e.g. ``n_rounds=4, chunk_length=64, causal=True``) build or amend it.
+      Defaults: two rounds of angular hashing, chunks of 64, about one bucket per chunk
+      (factored above ``FACTOR_ABOVE``).
     head_dim: width per head (default ``dim // num_heads``).
     dropout_rate: dropout on the output projection's input, active when a key is given and
       ``deterministic`` is False.
     head_batch: heads attended at once (``lax.map`` over groups of heads); None: all heads in
       one ``vmap``. Fewer heads at once divides attention's temporary memory, at little cost
       on a CPU whose cores one head already fills.
-    implementation: ``"xla"``, ``"pallas"`` or None, and block_chunks: chunks per Pallas
-      program; see :func:`hebbjax.kernels.lsh_attention`.
     rngs: initialisation keys.
   """
 
-  def __init__(self, dim: int, num_heads: int, *, n_buckets: Buckets = None,
-               n_rounds: int = 2, chunk_length: int = 64, causal: bool = False,
-               dedup: bool = False, head_dim: Optional[int] = None, dropout_rate: float = 0.0,
-               head_batch: Optional[int] = None, implementation: Optional[str] = None,
-               block_chunks: int = 1, dtype=None, param_dtype=jnp.float32,
-               rngs: nnx.Rngs):
+  def __init__(self, dim: int, num_heads: int, *, settings: Optional[LSHSettings] = None,
+               head_dim: Optional[int] = None, dropout_rate: float = 0.0,
+               head_batch: Optional[int] = None, dtype=None, param_dtype=jnp.float32,
+               rngs: nnx.Rngs, **lsh_options):
     require_positive("dim", dim)
     require_positive("num_heads", num_heads)
     if head_dim is None and dim % num_heads:
       raise ValueError(f"dim={dim}: must be divisible by num_heads={num_heads} "
                        "(or give head_dim)")
-    check_lsh_arguments(n_buckets, n_rounds, chunk_length, implementation, block_chunks)
+    self.settings = LSHSettings.from_options(settings, **lsh_options)
     require_rate("dropout_rate", dropout_rate)
     if head_batch is not None:
       require_positive("head_batch", head_batch)
     self.num_heads, self.head_batch = num_heads, head_batch
     self.head_dim = head_dim or dim // num_heads
-    self.n_buckets, self.n_rounds, self.chunk_length = n_buckets, n_rounds, chunk_length
-    self.causal, self.dedup, self.dropout_rate = causal, dedup, dropout_rate
-    self.implementation, self.block_chunks = implementation, block_chunks
+    self.dropout_rate = dropout_rate
     inner = num_heads * self.head_dim
     linear = functools.partial(nnx.Linear, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.qk = linear(dim, inner, use_bias=False)
@@ -129,16 +92,11 @@ class LSHSelfAttention(nnx.Module):
     hash_key, dropout_key = jax.random.split(key)
     heads = lambda y: y.reshape(batch, length, self.num_heads, self.head_dim)
     qk, v = heads(self.qk(x)), heads(self.value(x))
-    if n_rounds is not None:
-      require_positive("n_rounds", n_rounds)
+    settings = self.settings if n_rounds is None else self.settings.replace(n_rounds=n_rounds)
     if dense:
-      attend = lambda qk, v, key, mask: dense_attention(qk, v, causal=self.causal, mask=mask)
+      attend = lambda qk, v, key, mask: dense_attention(qk, v, causal=settings.causal, mask=mask)
     else:
-      attend = functools.partial(
-          lsh_attention, n_buckets=self.n_buckets or buckets_for(length, self.chunk_length),
-          n_rounds=n_rounds or self.n_rounds, chunk_length=self.chunk_length,
-          causal=self.causal, dedup=self.dedup, implementation=self.implementation,
-          block_chunks=self.block_chunks)
+      attend = functools.partial(lsh_attention, settings=settings)
 
     def one_head(head):  # [batch, length, head_dim] x2, key -> [batch, length, head_dim]
       q, v, k = head
@@ -155,10 +113,7 @@ class LSHSelfAttention(nnx.Module):
     return self.out(dropout(out, self.dropout_rate, None if deterministic else dropout_key))
 
 
-def lsh_attention_fn(*, n_buckets: Buckets = None, n_rounds: int = 2,
-                     chunk_length: int = 64, causal: bool = False, dedup: bool = False,
-                     seed: int = 0, implementation: Optional[str] = None,
-                     block_chunks: int = 1):
+def lsh_attention_fn(*, seed: int = 0, settings: Optional[LSHSettings] = None, **lsh_options):
   """An ``attention_fn`` for ``flax.nnx.MultiHeadAttention`` and linen's
   ``MultiHeadDotProductAttention`` that attends within LSH buckets.
 
@@ -168,14 +123,14 @@ def lsh_attention_fn(*, n_buckets: Buckets = None, n_rounds: int = 2,
 
   Masks: only key-padding masks broadcastable to ``[batch, heads, 1, kv_length]`` are accepted
   (an ``[L, L]`` mask would defeat the purpose); ask for causal masking with ``causal=True``
-  here, or ``is_causal=True`` in the call. No bias, no attention dropout. ``implementation``
-  and ``block_chunks``: see :func:`hebbjax.kernels.lsh_attention`.
+  here, or ``is_causal=True`` in the call. No bias, no attention dropout. ``settings`` /
+  ``**lsh_options``: as in :class:`LSHSelfAttention` (two rounds, chunks of 64 by default).
 
   Returns:
     ``fn(query, key, value, bias=None, mask=None, ...)`` with query/key/value
     ``[batch..., length, heads, head_dim]``, returning ``[batch..., length, heads, head_dim]``.
   """
-  check_lsh_arguments(n_buckets, n_rounds, chunk_length, implementation, block_chunks)
+  base_settings = LSHSettings.from_options(settings, **lsh_options)
   hash_key = jax.random.key(seed)
 
   def attention_fn(query, key, value, bias=None, mask=None, dropout_rng=None,
@@ -199,11 +154,8 @@ def lsh_attention_fn(*, n_buckets: Buckets = None, n_rounds: int = 2,
       valid = jnp.broadcast_to(mask[..., 0, :], (*batch, num_heads, length)).astype(bool)
       valid = jnp.moveaxis(valid, -2, -1).reshape(-1, length, num_heads)
     flat = lambda y: y.reshape(-1, length, num_heads, y.shape[-1])
-    attend = functools.partial(
-        lsh_qkv_attention, key=hash_key,
-        n_buckets=n_buckets or buckets_for(length, chunk_length), n_rounds=n_rounds,
-        chunk_length=chunk_length, causal=causal or is_causal, dedup=dedup,
-        implementation=implementation, block_chunks=block_chunks)
+    settings = base_settings.replace(causal=True) if is_causal else base_settings
+    attend = functools.partial(lsh_qkv_attention, key=hash_key, settings=settings)
     per_head = jax.vmap(lambda q, k, v, m: attend(q, k, v, mask=m), in_axes=1, out_axes=1)
     if valid is None:
       per_head = jax.vmap(lambda q, k, v, m: attend(q, k, v), in_axes=(1, 1, 1, None),

@@ -1,4 +1,5 @@
-"""Small helpers shared by the layers: argument checks and keyed dropout."""
+"""Small helpers shared by the layers: keyed dropout (and the argument checks of
+:mod:`hebbjax.checks`, under the layers' names)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ import jax
 import jax.numpy as jnp
 
 
-def require_positive(name: str, value) -> None:
-  if not isinstance(value, int) or value < 1:
-    raise ValueError(f"{name}={value!r}: expected a positive integer")
-
-
-def require_rate(name: str, value: float) -> None:
-  if not 0.0 <= value < 1.0:
-    raise ValueError(f"{name}={value!r}: expected a rate in [0, 1)")
+from hebbjax.checks import positive_int as require_positive  # noqa: F401  (one check for all)
+from hebbjax.checks import rate as require_rate  # noqa: F401
 
 
 def dropout(x: jax.Array, rate: float, key: Optional[jax.Array]) -> jax.Array:

@@ -13,7 +13,8 @@ from typing import Optional, Tuple
 import jax
 from flax import nnx
 
-from hebbjax.layers.attention import Buckets, LSHSelfAttention
+from hebbjax.kernels import LSHSettings
+from hebbjax.layers.attention import LSHSelfAttention
 from hebbjax.layers.common import require_positive
 from hebbjax.layers.feedforward import ChunkedFeedForward
 from hebbjax.layers.positions import AxialPositionalEmbedding
@@ -30,23 +31,21 @@ class ReformerEncoder(nnx.Module):
     ff_hidden: feed-forward width (default ``4·dim``).
     ff_chunk_length: positions per feed-forward chunk (None: unchunked).
     reversible: False trains the same stack by ordinary autodiff (a reference).
+    settings, ``**lsh_options``: how attention is computed, one
+      :class:`~hebbjax.kernels.LSHSettings` for every layer (see :class:`LSHSelfAttention`).
     Other arguments: as in :class:`LSHSelfAttention`.
   """
 
   def __init__(self, dim: int, depth: int, num_heads: int, *, ff_hidden: Optional[int] = None,
-               n_buckets: Buckets = None, n_rounds: int = 2, chunk_length: int = 64,
-               ff_chunk_length: Optional[int] = None, causal: bool = False,
-               dedup: bool = False, dropout_rate: float = 0.0, reversible: bool = True,
-               head_batch: Optional[int] = None, implementation: Optional[str] = None,
-               block_chunks: int = 1, rngs: nnx.Rngs):
+               ff_chunk_length: Optional[int] = None, dropout_rate: float = 0.0,
+               reversible: bool = True, head_batch: Optional[int] = None,
+               settings: Optional[LSHSettings] = None, rngs: nnx.Rngs, **lsh_options):
     require_positive("depth", depth)
+    settings = LSHSettings.from_options(settings, **lsh_options)
 
     def block():
-      attention = LSHSelfAttention(dim, num_heads, n_buckets=n_buckets, n_rounds=n_rounds,
-                                   chunk_length=chunk_length, causal=causal, dedup=dedup,
-                                   dropout_rate=dropout_rate, head_batch=head_batch,
-                                   implementation=implementation, block_chunks=block_chunks,
-                                   rngs=rngs)
+      attention = LSHSelfAttention(dim, num_heads, settings=settings, dropout_rate=dropout_rate,
+                                   head_batch=head_batch, rngs=rngs)
       feed_forward = ChunkedFeedForward(dim, ff_hidden or 4 * dim,
                                         chunk_length=ff_chunk_length,
                                         dropout_rate=dropout_rate, rngs=rngs)
@@ -88,17 +87,17 @@ class ReformerLM(nnx.Module):
     dim, depth, num_heads: width, blocks, heads.
     max_length: the longest sequence (sets the axial table).
     axial_shape: factors of the positional table (default: two near ``sqrt(max_length)``).
+    settings, ``**lsh_options``: how attention is computed (always causal here); see
+      :class:`LSHSelfAttention`.
     Other arguments: as in :class:`ReformerEncoder`.
   """
 
   def __init__(self, vocab_size: int, dim: int, depth: int, num_heads: int, *,
                max_length: int, axial_shape: Optional[Tuple[int, int]] = None,
-               ff_hidden: Optional[int] = None, n_buckets: Buckets = None,
-               n_rounds: int = 2, chunk_length: int = 64,
-               ff_chunk_length: Optional[int] = None, dedup: bool = False,
+               ff_hidden: Optional[int] = None, ff_chunk_length: Optional[int] = None,
                dropout_rate: float = 0.0, reversible: bool = True,
-               head_batch: Optional[int] = None, implementation: Optional[str] = None,
-               block_chunks: int = 1, rngs: nnx.Rngs):
+               head_batch: Optional[int] = None, settings: Optional[LSHSettings] = None,
+               rngs: nnx.Rngs, **lsh_options):
     require_positive("vocab_size", vocab_size)
     require_positive("max_length", max_length)
     axial_shape = tuple(axial_shape or axial_shape_for(max_length))
@@ -109,13 +108,11 @@ class ReformerLM(nnx.Module):
     self.embed = nnx.Embed(vocab_size, dim, rngs=rngs)
     self.positions = AxialPositionalEmbedding(axial_shape, (dim // 2, dim - dim // 2),
                                               rngs=rngs)
+    settings = LSHSettings.from_options(settings, **lsh_options).replace(causal=True)
     self.encoder = ReformerEncoder(dim, depth, num_heads, ff_hidden=ff_hidden,
-                                   n_buckets=n_buckets, n_rounds=n_rounds,
-                                   chunk_length=chunk_length, ff_chunk_length=ff_chunk_length,
-                                   causal=True, dedup=dedup, dropout_rate=dropout_rate,
+                                   ff_chunk_length=ff_chunk_length, dropout_rate=dropout_rate,
                                    reversible=reversible, head_batch=head_batch,
-                                   implementation=implementation, block_chunks=block_chunks,
-                                   rngs=rngs)
+                                   settings=settings, rngs=rngs)
     self.norm = nnx.LayerNorm(dim, rngs=rngs)
     self.head = nnx.Linear(dim, vocab_size, rngs=rngs)
 

@@ -48,3 +48,19 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def restore_latest(directory, like: Any) -> tuple[Any, int]:
+  """``(state, step)`` of the latest checkpoint under ``directory``, restored into ``like``.
+
+  Raises:
+    ValueError: there is no checkpoint yet.
+  """
+  checkpointer = Checkpointer(directory, every=1)
+  try:
+    step = checkpointer.latest_step()
+    if step is None:
+      raise ValueError(f"--workdir={pathlib.Path(directory).parent}: no checkpoint yet")
+    return checkpointer.restore(step, like), step
+  finally:
+    checkpointer.close()

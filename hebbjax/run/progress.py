@@ -1,10 +1,23 @@
-"""The progress bar of long commands (tqdm)."""
+"""The progress bar of long commands (tqdm), and how metrics are shown on it."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import tqdm
+
+
+def format_fields(metrics: Mapping[str, Any],
+                  spec: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+  """``{label: format(metrics[key], fmt)}`` for each ``(label, key, fmt)`` of ``spec`` whose key
+  is present; a counter (``fmt="count"``) is shown only when it is non-zero."""
+  fields = {}
+  for label, key, fmt in spec:
+    value = metrics.get(key)
+    if value is None or (fmt == "count" and not value):
+      continue
+    fields[label] = str(int(value)) if fmt == "count" else format(value, fmt)
+  return fields
 
 
 class Progress:
@@ -18,9 +31,6 @@ class Progress:
   def update(self, fields: Mapping[str, str]) -> None:
     self._bar.set_postfix(fields, refresh=False)
     self._bar.update(1)
-
-  def write(self, message: str) -> None:
-    self._bar.write(message)
 
   def close(self) -> None:
     self._bar.close()

@@ -8,11 +8,6 @@ from hebbjax.run import plots  # noqa: F401  (selects the Agg backend)
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def trajectory_2d(weights: np.ndarray) -> np.ndarray:
-  """Projects ``[steps, n_weights]`` onto its first two principal components -> ``[steps, 2]``."""
-  return project_2d([weights])[0]
-
-
 def project_2d(trajectories) -> list[np.ndarray]:
   """Projects several ``[steps_k, n_weights]`` trajectories onto the first two principal
   components of all their points together (one shared basis) -> ``[steps_k, 2]`` each."""
@@ -23,7 +18,7 @@ def project_2d(trajectories) -> list[np.ndarray]:
 
 
 def plot_episode(trace, path, *, title: str, snapshots: int = 5) -> None:
-  """Draws episodes' :class:`~hebbjax.rollout.EpisodeTrace` (fields ``[episodes, horizon, ...]``,
+  """Draws episodes' :class:`~hebbjax.evolution.EpisodeTrace` (fields ``[episodes, horizon, ...]``,
   or one episode without the leading axis).
 
   Top row: the largest layer's weight matrix at ``snapshots`` steps of the first episode.

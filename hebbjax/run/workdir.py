@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any, Mapping
 
 import ml_collections
 
@@ -25,13 +26,12 @@ RESUMABLE_FIELDS = ("run.", "model.head_batch", "model.attention_implementation"
 
 # Fields added to the configs after runs could have been started without them, each with the
 # value that reproduces what those runs did. A run whose saved config lacks one resumes when the
-# current value is that one. Add a field here whenever a config gains one.
+# current value is that one. Add a field here whenever a config gains one; an evolution
+# strategy's es.* fields come from its registry entry instead (the caller's `added_later`).
 FIELDS_ADDED_LATER = {
     "env.train_variants": "", "env.test_variants": "",
     "network.conv_channels": [], "network.conv_kernel": 3, "network.conv_stride": 1,
     "network.conv_front_end": "evolved",
-    "es.strategy": "openai", "es.evosax_params": "", "es.evosax_optimizer": "",
-    "es.noise_rank": 0,
     "model.positions": "axial",   # what build_model did before the field existed
 }
 
@@ -50,10 +50,12 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json())
 
 
-def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> pathlib.Path:
+def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool,
+            added_later: Mapping[str, Any] | None = None) -> pathlib.Path:
   """Creates (or, when resuming, checks) ``workdir`` for ``config``.
 
-  In a multi-process run every process checks, and process 0 alone writes.
+  In a multi-process run every process checks, and process 0 alone writes. ``added_later``
+  extends :data:`FIELDS_ADDED_LATER` for this run (``{"es.noise_rank": 0, ...}``).
 
   Raises:
     ValueError: ``resume`` without an earlier run there; a new run over an existing one; a
@@ -68,15 +70,16 @@ def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool) -> path
       raise ValueError(f"--workdir={workdir}: no run to resume there (no {CONFIG_FILE})")
     saved = _flatten(json.loads(saved_path.read_text()))
     now = _flatten(current)
+    later = {**FIELDS_ADDED_LATER, **(added_later or {})}
     for field in sorted(set(saved) | set(now)):
       if field.startswith(RESUMABLE_FIELDS):
         continue
-      if field not in saved and field in FIELDS_ADDED_LATER:
-        if now[field] == FIELDS_ADDED_LATER[field]:
+      if field not in saved and field in later:
+        if now[field] == later[field]:
           continue
         raise ValueError(
             f"--config: field {field}={now[field]!r} did not exist when the run in {workdir} "
-            f"started, which ran as {field}={FIELDS_ADDED_LATER[field]!r}; resume with that")
+            f"started, which ran as {field}={later[field]!r}; resume with that")
       if saved.get(field) != now.get(field):
         raise ValueError(
             f"--config: field {field}={now.get(field)!r} differs from the checkpointed run's "
@@ -102,3 +105,17 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   if not saved_path.exists():
     raise ValueError(f"--workdir={workdir}: no run there (no {CONFIG_FILE})")
   return ml_collections.ConfigDict(json.loads(saved_path.read_text()))
+
+
+RUN_KINDS = ("evolve", "train")
+
+
+def run_kind(config: ml_collections.ConfigDict) -> str:
+  """Which command a config is for: ``"train"`` (it has a ``model``) or ``"evolve"`` (an
+  ``es``); a one-line error for anything else."""
+  if "model" in config:
+    return "train"
+  if "es" in config:
+    return "evolve"
+  raise ValueError(f"config: neither an evolve config (no 'es' section) nor a train config "
+                   f"(no 'model' section); sections: {', '.join(sorted(config)) or 'none'}")

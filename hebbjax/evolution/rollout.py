@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hebbjax.envs import EnvSpec
+from hebbjax.envs.adapters import EnvSpec
 
 
 class EpisodeResult(NamedTuple):
@@ -82,7 +82,7 @@ def episode_return(
     key: PRNG key of the episode: environment reset, initial weights and step noise.
     env, env_params: a gymnax environment and its parameters.
     spec: the environment's :class:`~hebbjax.envs.EnvSpec`.
-    policy: a :class:`~hebbjax.policies.HebbianPolicy` or :class:`~hebbjax.policies.StaticPolicy`.
+    policy: a :class:`~hebbjax.hebbian.HebbianPolicy` or :class:`~hebbjax.hebbian.StaticPolicy`.
     horizon: number of steps computed (static).
 
   Returns:

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import hebbjax
-from hebbjax import cli, evolution, experiment, variants
+from hebbjax import cli, evolution
+from hebbjax.envs import variants
+from hebbjax.evolution import experiment
 from hebbjax.configs import cartpole_hebbian
 
 

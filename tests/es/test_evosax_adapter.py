@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("evosax")
 
-from hebbjax import cli, evolution, experiment  # noqa: E402
+from hebbjax import cli, evolution  # noqa: E402
+from hebbjax.evolution import experiment  # noqa: E402
 from hebbjax.configs import cartpole_hebbian  # noqa: E402
 from hebbjax.es.evosax_adapter import EvosaxES, optimizer_kwargs  # noqa: E402
 from hebbjax.run import metrics as metrics_lib  # noqa: E402

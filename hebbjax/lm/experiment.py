@@ -15,21 +15,42 @@ import ml_collections
 import optax
 from flax import nnx
 
+from hebbjax import checks
 from hebbjax.data import byte_corpus, duplication
+from hebbjax.kernels import LSHSettings
 from hebbjax.layers import ReformerLM
 
 TASKS = ("duplication", "bytes")
 POSITIONS = ("axial", "table")
+# LSHSettings fields whose config field has another name.
+CONFIG_NAMES = {"implementation": "attention_implementation"}
+
+
+def _model_error(error: ValueError) -> ValueError:
+  """A layer's ``name=value: ...`` error as ``model.<config field>=value: ...``."""
+  message = str(error)
+  name = message.split("=", 1)[0].split(":", 1)[0]
+  return ValueError(f"model.{CONFIG_NAMES.get(name, name)}{message[len(name):]}")
+
+
+def build_settings(config: ml_collections.ConfigDict) -> LSHSettings:
+  """``config.model``'s attention fields -> one validated :class:`LSHSettings`."""
+  m = config.model
+  try:
+    return LSHSettings(n_buckets=m.get("n_buckets") or None, n_rounds=int(m.n_rounds),
+                       chunk_length=int(m.chunk_length), causal=True,
+                       implementation=m.get("attention_implementation") or None,
+                       block_chunks=int(m.get("block_chunks", 1)))
+  except ValueError as error:
+    raise _model_error(error) from None
 
 
 def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ReformerLM:
   """``config.model`` and ``config.data`` -> a :class:`ReformerLM` (validated by its layers)."""
   m, d = config.model, config.data
-  if d.task not in TASKS:
-    raise ValueError(f"data.task={d.task!r}: expected one of {', '.join(TASKS)}")
-  positions = m.get("positions", "axial")
-  if positions not in POSITIONS:
-    raise ValueError(f"model.positions={positions!r}: expected one of {', '.join(POSITIONS)}")
+  checks.one_of("data.task", d.task, TASKS)
+  positions = checks.one_of("model.positions", m.get("positions", "axial"), POSITIONS)
+  settings = build_settings(config)
   # "table": one free row per position (axial factors (length, 1)); "axial": two factors near
   # sqrt(length), far fewer parameters at long contexts.
   axial_shape = (int(d.length), 1) if positions == "table" else None
@@ -37,15 +58,11 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Reformer
     return ReformerLM(
         vocab_size=int(d.vocab_size), dim=int(m.dim), depth=int(m.depth),
         num_heads=int(m.num_heads), max_length=int(d.length), axial_shape=axial_shape,
-        ff_hidden=int(m.ff_hidden),
-        n_buckets=m.get("n_buckets") or None, n_rounds=int(m.n_rounds),
-        chunk_length=int(m.chunk_length), ff_chunk_length=m.get("ff_chunk_length") or None,
+        ff_hidden=int(m.ff_hidden), ff_chunk_length=m.get("ff_chunk_length") or None,
         dropout_rate=float(m.dropout_rate), reversible=bool(m.reversible),
-        head_batch=m.get("head_batch") or None,
-        implementation=m.get("attention_implementation") or None,
-        block_chunks=int(m.get("block_chunks", 1)), rngs=nnx.Rngs(seed))
+        head_batch=m.get("head_batch") or None, settings=settings, rngs=nnx.Rngs(seed))
   except ValueError as error:
-    raise ValueError(f"model.{error}") from None
+    raise _model_error(error) from None
 
 
 def build_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:

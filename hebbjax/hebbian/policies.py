@@ -22,10 +22,10 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from hebbjax import conv as conv_lib
 from hebbjax import layout as layout_lib
-from hebbjax import networks
-from hebbjax import rules as rules_lib
+from hebbjax.hebbian import conv as conv_lib
+from hebbjax.hebbian import networks
+from hebbjax.hebbian import rules as rules_lib
 
 
 def mlp_sizes(obs_dim: int, hidden: Sequence[int], action_dim: int) -> tuple[int, ...]:
@@ -42,7 +42,7 @@ class HebbianPolicy:
 
   Attributes:
     layer_sizes: ``(n_0, ..., n_L)``.
-    rule: a name from :data:`hebbjax.rules.RULES`.
+    rule: a name from :data:`hebbjax.hebbian.rules.RULES`.
     init_scale: initial weights are ``U(-init_scale, init_scale)`` (or normal, see below).
     init_distribution: ``"uniform"`` or ``"normal"``.
     normalise: divide each layer by its max-abs weight after every update (the original does
@@ -70,7 +70,7 @@ class HebbianPolicy:
 
   @property
   def layout(self) -> layout_lib.ArrayLayout:
-    return layout_lib.coefficient_layout(self.layer_sizes, self.rule)
+    return rules_lib.coefficient_layout(self.layer_sizes, self.rule)
 
   @property
   def num_params(self) -> int:
@@ -155,7 +155,7 @@ class PixelPolicy:
   static (a :class:`StaticPolicy`).
 
   Attributes:
-    front_end: the convolutional layers (:class:`hebbjax.conv.ConvFrontEnd`).
+    front_end: the convolutional layers (:class:`hebbjax.hebbian.conv.ConvFrontEnd`).
     head: the head; ``head.layer_sizes[0]`` must be ``front_end.num_features``.
     evolve_front_end: True: the kernels are the first part of ``h`` and evolve with the head;
       False: fixed random kernels drawn from ``front_end_seed``, the same for every member and

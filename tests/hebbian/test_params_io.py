@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import hebbjax
-import hebbjax.interop
+from hebbjax.hebbian import params_io
 
 SIZES = (4, 3, 2)
 
@@ -53,7 +53,7 @@ def test_params_file_round_trip(tmp_path):
 @pytest.mark.parametrize("kind,rule", [("hebbian", "ABCD_lr"), ("hebbian", "A"), ("static", "")])
 @pytest.mark.parametrize("suffix", ["npz", "mat"])
 def test_export_import_round_trip_with_layout(tmp_path, kind, rule, suffix):
-  layout = hebbjax.interop.parameter_layout(SIZES, kind, rule)
+  layout = params_io.parameter_layout(SIZES, kind, rule)
   h = np.random.default_rng(2).normal(size=layout.size).astype(np.float32)
   path = tmp_path / f"p.{suffix}"
   hebbjax.save_params(path, h, layer_sizes=SIZES, kind=kind, rule=rule)

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from hebbjax import brax_envs, variants
+from hebbjax.envs import brax_envs, variants
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +76,10 @@ def make_env(name: str, **param_overrides):
 
   Args:
     name: a gymnax id such as ``"CartPole-v1"``, or ``"brax:NAME"`` for a Brax environment
-      (see :mod:`hebbjax.brax_envs`; needs the ``[brax]`` extra).
+      (see :mod:`hebbjax.envs.brax_envs`; needs the ``[brax]`` extra).
     **param_overrides: replacements for fields of the environment's default ``EnvParams``;
       fields derived from them (CartPole's ``total_mass``...) are recomputed, see
-      :func:`hebbjax.variants.with_physics`.
+      :func:`hebbjax.envs.variants.with_physics`.
 
   Returns:
     ``(env, env_params, spec)``.

@@ -9,7 +9,7 @@ A family is written as a string, one member per ``;``, each member a list of
 ``name=value`` assignments: ``"length=0.25;length=0.5;length=1.0,masspole=0.2"``.
 :func:`stack_variants` turns it into one ``EnvParams`` whose leaves carry a leading
 ``[n_variants]`` axis, which :func:`hebbjax.evolution.episode_returns` indexes per episode.
-Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.brax_envs.with_body`.
+Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.envs.brax_envs.with_body`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from hebbjax import brax_envs
+from hebbjax.checks import parse_assignments
+from hebbjax.envs import brax_envs
 
 
 def _cartpole(params, changed):
@@ -77,20 +78,6 @@ def with_physics(name: str, params, **changes):
   params = params.replace(**{k: type(getattr(params, k))(v) if isinstance(
       getattr(params, k), (int, float)) else v for k, v in changes.items()})
   return recompute(params, set(changes)) if recompute and changes else params
-
-
-def parse_assignments(text: str, field: str) -> dict[str, float]:
-  """``"a=0.1,b=2"`` -> ``{"a": 0.1, "b": 2.0}`` (a config string a command line can set)."""
-  out = {}
-  for item in filter(None, (part.strip() for part in str(text or "").split(","))):
-    name, sep, value = item.partition("=")
-    try:
-      if not sep or not name.strip():
-        raise ValueError
-      out[name.strip()] = float(value)
-    except ValueError:
-      raise ValueError(f"{field}={text!r}: expected 'name=number,name=number'") from None
-  return out
 
 
 def parse_family(text: str, field: str) -> list[dict[str, float]]:

@@ -19,12 +19,12 @@ from typing import Sequence
 import numpy as np
 
 from hebbjax import layout as layout_lib
-from hebbjax import rules as rules_lib
+from hebbjax.hebbian import rules as rules_lib
 
 
 def to_original(h, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
   """Flat ``h`` (``[num_coefficients]``) -> the original ``[n_synapses, n_coefficients]`` array."""
-  layout = layout_lib.coefficient_layout(layer_sizes, rule)
+  layout = rules_lib.coefficient_layout(layer_sizes, rule)
   blocks = [np.moveaxis(np.asarray(c), 0, -1).reshape(-1, c.shape[0])
             for c in layout.unflatten(np.asarray(h, np.float32))]
   table = np.concatenate(blocks, axis=0)
@@ -33,7 +33,7 @@ def to_original(h, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
 
 def from_original(table, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
   """The original ``[n_synapses, n_coefficients]`` (or ``[n_synapses]``) array -> flat ``h``."""
-  layout = layout_lib.coefficient_layout(layer_sizes, rule)
+  layout = rules_lib.coefficient_layout(layer_sizes, rule)
   n_coefficients = layout.shapes[0][0]
   table = np.asarray(table, np.float32).reshape(-1, n_coefficients)
   n_synapses = sum(n * m for _, n, m in layout.shapes)
@@ -52,7 +52,7 @@ def from_original(table, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
 def parameter_layout(layer_sizes: Sequence[int], kind: str, rule: str = "") -> layout_lib.ArrayLayout:
   """The layout of an evolved vector: coefficients (``kind="hebbian"``) or weights (``"static"``)."""
   if kind == "hebbian":
-    return layout_lib.coefficient_layout(layer_sizes, rule)
+    return rules_lib.coefficient_layout(layer_sizes, rule)
   if kind == "static":
     return layout_lib.weight_layout(layer_sizes)
   raise ValueError(f"kind={kind!r}: expected 'hebbian' or 'static'")
@@ -75,7 +75,7 @@ def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "
     h: ``[num_params]`` in hebbjax's order.
     layer_sizes, kind, rule: the (head) network: ``kind`` ``"hebbian"`` or ``"static"``.
     layout: the arrays ``h`` packs (default: the MLP's, :func:`parameter_layout`); e.g. a
-      :class:`~hebbjax.policies.PixelPolicy`'s kernels followed by its head's.
+      :class:`~hebbjax.hebbian.policies.PixelPolicy`'s kernels followed by its head's.
 
   Both formats hold ``h``, ``layer_sizes``, ``kind``, ``rule``, ``coefficient_names`` (the
   rule's, in storage order), the shape of every array and each array on its own.
@@ -135,13 +135,9 @@ def load_params(path) -> dict:
       sizes = tuple(int(s) for s in data["layer_sizes"])
       kind, rule = str(data["kind"]), str(data["rule"])
       flat = np.asarray(data["h"], np.float32)
-      if "shapes" in data and data["shapes"].dtype.kind == "U":
-        shapes = [tuple(s) for s in json.loads(str(data["shapes"]))]
-      else:  # files written before layouts were stored as JSON
-        shapes = list(parameter_layout(sizes, kind, rule).shapes)
+      shapes = [tuple(s) for s in json.loads(str(data["shapes"]))]
       arrays = [np.asarray(a) for a in layout_lib.ArrayLayout(tuple(shapes)).unflatten(flat)]
-      stored = [data[f"layer_{k}"] for k in range(len(shapes))] if "layer_0" in data \
-          else arrays
+      stored = [data[f"layer_{k}"] for k in range(len(shapes))]
   if sum(a.size for a in arrays) != flat.size:
     raise ValueError(f"{path}: h has {flat.size} values, its shapes {shapes} hold "
                      f"{sum(a.size for a in arrays)}")

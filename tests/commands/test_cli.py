@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import hebbjax
-from hebbjax import cli, experiment
+from hebbjax import cli
+from hebbjax.evolution import experiment
 from hebbjax.configs import cartpole_hebbian
 from hebbjax.run import metrics as metrics_lib
 
@@ -111,14 +112,14 @@ def test_diverging_plastic_network_is_counted_not_propagated():
 
 
 def test_run_shorter_than_eval_every_saves_its_final_mean(tmp_path, capsys):
-  from hebbjax.commands import evolve as evolve_cmd
+  from hebbjax.evolution import driver
   from hebbjax.run import checkpoints
   assert evolve(tmp_path, 1, "--config.run.eval_every=5") == 0
   assert "no evaluation yet" in capsys.readouterr().out
   config = cartpole_hebbian.get_config()
   config.network.hidden, config.es.population_size = (8,), 16
   task = experiment.build_task(config)
-  template = evolve_cmd.initial_state(config, task, experiment.build_es(config))
+  template = driver.initial_state(config, task, experiment.build_es(config))
   checkpointer = checkpoints.Checkpointer(tmp_path / "checkpoints", every=1)
   final_mean = checkpointer.restore(1, template)["es"].mean
   checkpointer.close()

@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hebbjax import conv, evolution, experiment, policies
+from hebbjax import evolution
+from hebbjax.evolution import experiment
+from hebbjax.hebbian import conv, policies
 from hebbjax.configs import minatar_breakout
 
 

@@ -13,7 +13,7 @@ from hebbjax.run import metrics as metrics_lib
 
 import pathlib
 
-CORPUS = pathlib.Path(__file__).parent / "data" / "tiny_corpus.txt"
+CORPUS = pathlib.Path(__file__).parent.parent / "data" / "tiny_corpus.txt"
 
 TINY = ["--config.data.length=16", "--config.data.vocab_size=6", "--config.data.batch_size=8",
         "--config.model.dim=16", "--config.model.num_heads=2", "--config.model.ff_hidden=32",
@@ -135,7 +135,7 @@ def test_bad_byte_input_and_missing_config(tmp_path, capsys):
 
 
 def test_a_step_with_non_finite_gradients_is_skipped_and_counted():
-  from hebbjax.commands.train import Trainer
+  from hebbjax.lm.trainer import Trainer
   from hebbjax.configs import duplication as duplication_config
   config = duplication_config.get_config("lsh2")
   config.data.length, config.data.vocab_size, config.data.batch_size = 16, 6, 2

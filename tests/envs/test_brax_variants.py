@@ -9,7 +9,9 @@ import pytest
 pytest.importorskip("brax")
 
 import hebbjax  # noqa: E402
-from hebbjax import brax_envs, evolution, experiment, variants  # noqa: E402
+from hebbjax import evolution  # noqa: E402
+from hebbjax.envs import brax_envs, variants  # noqa: E402
+from hebbjax.evolution import experiment  # noqa: E402
 from hebbjax.configs import cartpole_hebbian  # noqa: E402
 
 

@@ -21,9 +21,11 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import jax
+
+from hebbjax import layout as layout_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,3 +174,14 @@ def hebbian_update(
     Najarro & Risi (2020), Eq. 1.
   """
   return apply_folded_rule(weights, pre, post, fold_rule(coefficients, rule))
+
+
+def coefficient_layout(layer_sizes: Sequence[int], rule: str) -> layout_lib.ArrayLayout:
+  """Layout of an MLP's Hebbian coefficients, ``[n_coefficients, n_k, n_{k+1}]`` per layer."""
+  n = coefficients_per_synapse(rule)
+  return layout_lib.ArrayLayout(tuple((n,) + s for s in layout_lib.weight_layout(layer_sizes).shapes))
+
+
+def count_coefficients(layer_sizes: Sequence[int], rule: str) -> int:
+  """Total number of Hebbian coefficients (the length of ``h``) of an MLP under ``rule``."""
+  return coefficient_layout(layer_sizes, rule).size

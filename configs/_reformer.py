@@ -1,0 +1,52 @@
+"""The schema shared by the language-model configs (``hebbjax train``): every field, with a
+comment on its meaning; ``duplication`` and ``bytes_lm`` set only the values that differ."""
+
+import ml_collections
+
+
+def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
+                steps: int) -> ml_collections.ConfigDict:
+  """Every field of a ``hebbjax train`` config. ``steps`` sets ``run.num_steps`` and the
+  learning-rate schedule's length ``optim.schedule_steps`` alike."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.task = task            # "duplication" or "bytes"
+  config.data.length = length        # tokens the model reads
+  config.data.vocab_size = vocab_size
+  config.data.batch_size = batch_size
+
+  config.model = ml_collections.ConfigDict()
+  config.model.dense = False         # train with full attention (the paper's baseline)
+  config.model.dim = 256
+  config.model.depth = 2
+  config.model.num_heads = 4
+  config.model.ff_hidden = 1024
+  config.model.n_rounds = 2
+  config.model.chunk_length = 64
+  config.model.n_buckets = 0         # 0: about one bucket per chunk
+  config.model.ff_chunk_length = 0   # 0: unchunked
+  config.model.dropout_rate = 0.0
+  config.model.reversible = True
+  config.model.head_batch = 0        # heads attended at once; 0: all
+  config.model.attention_implementation = ""  # "": jax.lax; "pallas": the Pallas kernels
+  config.model.block_chunks = 1      # chunks per Pallas program
+  config.model.positions = "axial"   # "axial" (two short factors) or "table" (a row each)
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 1e-3
+  config.optim.warmup_steps = 50
+  config.optim.final_lr_fraction = 0.1
+  config.optim.schedule_steps = steps   # warm-up + cosine decay length (keep = run.num_steps)
+  config.optim.clip_norm = 1.0
+  config.optim.weight_decay = 0.01
+
+  config.run = ml_collections.ConfigDict()
+  config.run.num_steps = steps
+  config.run.eval_every = 100
+  config.run.eval_batches = 2
+  config.run.checkpoint_every = 100
+  config.run.time_budget_s = 0.0     # stop after this many seconds of training (0: none)
+  config.run.max_checkpoints = 2
+  return config
