@@ -118,7 +118,16 @@ DEFAULT_STRATEGY = "openai"
 
 
 def register(entry: StrategyEntry) -> StrategyEntry:
-  """Adds ``entry`` (replacing one of the same name) and returns it."""
+  """Adds ``entry`` (replacing one of the same name) and returns it.
+
+  Raises:
+    ValueError: a field the entry shares with another strategy has another default there.
+  """
+  for other in _REGISTRY.values():
+    for field in set(entry.fields) & set(other.fields):
+      if other.name != entry.name and entry.fields[field] != other.fields[field]:
+        raise ValueError(f"es.{field}: strategy {entry.name!r} declares the default "
+                         f"{entry.fields[field]!r}, {other.name!r} {other.fields[field]!r}")
   _REGISTRY[entry.name] = entry
   return entry
 

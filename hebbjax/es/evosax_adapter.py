@@ -213,7 +213,7 @@ class EvosaxES:
 
 
 # es.* config fields an evosax strategy reads, with their defaults.
-CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "l2_coeff": 0.01, "member_batch": None,
+CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "l2_coeff": 0.01, "member_batch": 64,
                  "evosax_params": "", "evosax_optimizer": ""}
 
 

@@ -131,10 +131,15 @@ class OpenES:
 
   # -- optimizer --------------------------------------------------------------------------------
   def make_optimizer(self) -> optax.GradientTransformation:
-    schedule = optax.exponential_decay(
-        self.learning_rate, transition_steps=1, decay_rate=self.lr_decay,
-        end_value=min(self.lr_limit, self.learning_rate),
-    )
+    if self.lr_decay >= 1.0:
+      # optax reads end_value as an upper bound when decay_rate >= 1: without this, "no
+      # decay" would run at lr_limit instead of learning_rate.
+      schedule = optax.constant_schedule(self.learning_rate)
+    else:
+      schedule = optax.exponential_decay(
+          self.learning_rate, transition_steps=1, decay_rate=self.lr_decay,
+          end_value=min(self.lr_limit, self.learning_rate),
+      )
     if self.optimizer == "sgd":
       return optax.sgd(schedule)
     return optax.adam(schedule)
@@ -249,9 +254,10 @@ class OpenES:
     return new_state, metrics
 
 
-# es.* config fields of the built-in strategy, with their defaults (noise_rank 0: full rank).
+# es.* config fields of the built-in strategy, with the shipped configs' defaults (noise_rank 0:
+# full rank; members evaluated in blocks of 64).
 CONFIG_FIELDS = {**{f.name: f.default for f in dataclasses.fields(OpenES)
-                    if f.name != "noise_layout"}, "noise_rank": 0}
+                    if f.name != "noise_layout"}, "noise_rank": 0, "member_batch": 64}
 
 
 def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:
