@@ -104,8 +104,9 @@ class EvolveDriver:
     self.task = experiment.build_task(config)
     self.es = experiment.build_es(config, self.task.policy.layout)
     run = config.run
-    if int(run.eval_every) < 1 or int(run.eval_episodes) < 1:
-      raise ValueError("run.eval_every and run.eval_episodes: expected positive integers")
+    for field in ("eval_every", "eval_episodes", "checkpoint_every"):
+      if int(run[field]) < 1:
+        raise ValueError(f"run.{field}={run[field]}: expected a positive integer")
     self.num_steps = int(run.num_generations)
     self.checkpoint_every = int(run.checkpoint_every)
     self.max_checkpoints = int(run.get("max_checkpoints", 3))

@@ -40,7 +40,10 @@ class ReformerEncoder(nnx.Module):
                ff_chunk_length: Optional[int] = None, dropout_rate: float = 0.0,
                reversible: bool = True, head_batch: Optional[int] = None,
                settings: Optional[LSHSettings] = None, rngs: nnx.Rngs, **lsh_options):
-    require_positive("depth", depth)
+    for name, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
+      require_positive(name, value)
+    if ff_chunk_length is not None:
+      require_positive("ff_chunk_length", ff_chunk_length)
     settings = LSHSettings.from_options(settings, **lsh_options)
 
     def block():
@@ -98,8 +101,8 @@ class ReformerLM(nnx.Module):
                dropout_rate: float = 0.0, reversible: bool = True,
                head_batch: Optional[int] = None, settings: Optional[LSHSettings] = None,
                rngs: nnx.Rngs, **lsh_options):
-    require_positive("vocab_size", vocab_size)
-    require_positive("max_length", max_length)
+    for name, value in (("vocab_size", vocab_size), ("dim", dim), ("max_length", max_length)):
+      require_positive(name, value)
     axial_shape = tuple(axial_shape or axial_shape_for(max_length))
     if len(axial_shape) != 2 or axial_shape[0] * axial_shape[1] < max_length:
       raise ValueError(f"axial_shape={axial_shape}: its product must cover "
