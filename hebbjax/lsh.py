@@ -33,6 +33,8 @@ from typing import Callable, Sequence, Union
 import jax
 import jax.numpy as jnp
 
+from hebbjax import checks
+
 MAX_BITS = 30  # bucket ids are int32
 
 
@@ -175,8 +177,7 @@ def hasher(family: str = "angular", *, n_buckets: Union[int, Sequence[int]],
   Returns:
     ``hash_fn(x [length, dim], key) -> [n_rounds, length]`` int32 ids in ``[0, n_buckets)``.
   """
-  if family not in FAMILIES:
-    raise ValueError(f"hash_family={family!r}: expected one of {', '.join(FAMILIES)}")
+  checks.one_of("hash_family", family, FAMILIES)
   if not isinstance(n_rounds, numbers.Integral) or n_rounds < 1:
     raise ValueError(f"n_rounds={n_rounds!r}: expected at least 1")
   if family == "angular":
