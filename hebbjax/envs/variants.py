@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from hebbjax.checks import parse_assignments
-from hebbjax.envs import brax_envs
+from hebbjax.envs import brax_envs, meta, switching
 
 
 def _cartpole(params, changed):
@@ -49,6 +49,7 @@ def _acrobot(params, changed):
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[[Any, set], Any]]] = {
     "CartPole-v1": (("total_mass", "polemass_length"), _cartpole),
     "Acrobot-v1": (("link_com_pos_1", "link_com_pos_2", "link_moi"), _acrobot),
+    "BernoulliBandit-misc": (("t_max",), meta.bandit_time_limit),
 }
 
 
@@ -65,6 +66,8 @@ def with_physics(name: str, params, **changes):
   """
   if name.startswith(brax_envs.PREFIX):
     return brax_envs.with_body(name, params, **changes)
+  if name.startswith(switching.PREFIX):
+    return switching.with_params(name, params, with_physics, **changes)
   fields = {f.name for f in dataclasses.fields(params)}
   unknown = sorted(set(changes) - fields)
   if unknown:
