@@ -13,7 +13,7 @@ from hebbjax.envs import adapters as envs, variants
 from hebbjax.evolution.task import Task
 from hebbjax.hebbian import conv, policies, rules
 
-NETWORK_KINDS = ("hebbian", "static")
+NETWORK_KINDS = ("hebbian", "static", "recurrent", "hebbian_init")
 FRONT_ENDS = ("evolved", "random")
 
 
@@ -21,6 +21,9 @@ def build_policy(config: ml_collections.ConfigDict, spec: envs.EnvSpec):
   """The policy of ``config.network`` for an environment with ``spec``: an MLP, or with
   ``network.conv_channels`` a convolutional front end feeding that MLP as its head."""
   net = config.network
+  from hebbjax.evolution import network_kinds   # GRU, Hebbian with evolved initial weights
+  if net.kind in network_kinds.KINDS:
+    return network_kinds.build(config, spec, lambda c: build_head(c.network, spec.obs_dim, spec))
   channels = tuple(net.get("conv_channels", ()) or ())
   if not channels:
     return build_head(net, spec.obs_dim, spec)
