@@ -1,0 +1,76 @@
+"""How a network does within its episodes on tasks that need adaptation: reward per step
+before and after a physics switch, and a bandit network next to the reference players.
+
+``hebbjax eval`` prints :func:`report` for such tasks; ``benchmarks/meta.py`` uses the same
+functions over seeds.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from hebbjax.envs import switching
+from hebbjax.evolution import bandit_references, rollout
+from hebbjax.evolution.task import Task
+
+
+def episode_traces(task: Task, h, keys: jax.Array) -> rollout.EpisodeTrace:
+  """``h``'s episodes of ``keys``, recorded step by step: fields ``[episodes, horizon, ...]``
+  (NumPy; a reward is 0 once its episode has ended)."""
+  run = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
+      h, k, task.env, task.env_params, task.spec, task.policy, task.horizon)[1]))
+  return jax.tree.map(np.asarray, run(keys))
+
+
+def switch_step(task: Task) -> int | None:
+  """The step at which the task's physics switch, or None (not a ``switch:`` task, or a
+  family of variants)."""
+  if not task.spec.name.startswith(switching.PREFIX) or task.variants:
+    return None
+  return int(task.env_params.switch_step)
+
+
+def switch_phases(rewards: np.ndarray, alive: np.ndarray, step: int) -> dict[str, float]:
+  """Mean reward per step before and after a switch at ``step``.
+
+  Args:
+    rewards, alive: ``[episodes, horizon]`` (an :class:`~hebbjax.evolution.EpisodeTrace`'s).
+    step: the switch step (``0 < step < horizon``).
+
+  Returns:
+    ``before`` (steps ``< step``), ``after`` (steps ``>= step``; an episode that ended before
+    the switch counts 0 there), ``alive_at_switch`` (share of episodes still running at
+    ``step``) and ``after_alive`` (``after`` over those episodes; NaN if none).
+  """
+  rewards = np.asarray(rewards, np.float64)
+  alive = np.asarray(alive, bool)[:, step]
+  after = rewards[:, step:].mean(axis=1)
+  return {"before": float(rewards[:, :step].mean()), "after": float(after.mean()),
+          "alive_at_switch": float(alive.mean()),
+          "after_alive": float(after[alive].mean()) if alive.any() else float("nan")}
+
+
+def report(task: Task, h, keys: jax.Array, label: str) -> dict:
+  """Prints (and returns) the within-episode picture of ``h`` on ``task``, if it has one:
+  reward per step before/after a switch, or a bandit network next to the reference players
+  (reward per step over the episode and over its last tenth). ``{}`` for other tasks."""
+  step = switch_step(task)
+  if step is not None:
+    trace = episode_traces(task, h, keys)
+    phases = switch_phases(trace.reward, trace.alive, step)
+    print(f"  {label}: reward per step before the switch at step {step}: "
+          f"{phases['before']:.3f}; after: {phases['after']:.3f} "
+          f"({phases['alive_at_switch']:.0%} of episodes alive at the switch)")
+    return {"switch": phases}
+  if not bandit_references.applies(task):
+    return {}
+  curves = {label: episode_traces(task, h, keys).reward,
+            **bandit_references.reference_rewards(task, keys)}
+  tail = max(task.horizon // 10, 1)
+  out = {}
+  for name, rewards in curves.items():
+    out[name] = {"per_step": float(rewards.mean()), "last_tenth": float(rewards[:, -tail:].mean())}
+    print(f"  {name:22s} reward per step {out[name]['per_step']:.3f} "
+          f"(last {tail} steps {out[name]['last_tenth']:.3f})")
+  return {"bandit": out}
