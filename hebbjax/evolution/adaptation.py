@@ -16,11 +16,21 @@ from hebbjax.evolution.task import Task
 
 
 def episode_traces(task: Task, h, keys: jax.Array) -> rollout.EpisodeTrace:
-  """``h``'s episodes of ``keys``, recorded step by step: fields ``[episodes, horizon, ...]``
-  (NumPy; a reward is 0 once its episode has ended)."""
+  """``h``'s episodes of ``keys``, recorded step by step with the weights: fields
+  ``[episodes, horizon, ...]`` (NumPy; a reward is 0 once its episode has ended)."""
   run = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
       h, k, task.env, task.env_params, task.spec, task.policy, task.horizon)[1]))
   return jax.tree.map(np.asarray, run(keys))
+
+
+def episode_rewards(task: Task, h, keys: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+  """``h``'s reward at every step of the episodes of ``keys``, ``[episodes, horizon]`` (0 once
+  an episode has ended), and each episode's length ``[episodes]``."""
+  def run(k):
+    args = (h, k, task.env, task.env_params, task.spec, task.policy, task.horizon)
+    return rollout.episode_rewards(*args), rollout.episode_return(*args).length
+  rewards, lengths = jax.jit(jax.vmap(run))(keys)
+  return np.asarray(rewards), np.asarray(lengths)
 
 
 def switch_step(task: Task) -> int | None:
@@ -31,20 +41,20 @@ def switch_step(task: Task) -> int | None:
   return int(task.env_params.switch_step)
 
 
-def switch_phases(rewards: np.ndarray, alive: np.ndarray, step: int) -> dict[str, float]:
+def switch_phases(rewards: np.ndarray, lengths: np.ndarray, step: int) -> dict[str, float]:
   """Mean reward per step before and after a switch at ``step``.
 
   Args:
-    rewards, alive: ``[episodes, horizon]`` (an :class:`~hebbjax.evolution.EpisodeTrace`'s).
+    rewards: ``[episodes, horizon]``; lengths: ``[episodes]`` (:func:`episode_rewards`).
     step: the switch step (``0 < step < horizon``).
 
   Returns:
     ``before`` (steps ``< step``), ``after`` (steps ``>= step``; an episode that ended before
-    the switch counts 0 there), ``alive_at_switch`` (share of episodes still running at
+    the switch counts 0 there), ``alive_at_switch`` (share of episodes that reached step
     ``step``) and ``after_alive`` (``after`` over those episodes; NaN if none).
   """
   rewards = np.asarray(rewards, np.float64)
-  alive = np.asarray(alive, bool)[:, step]
+  alive = np.asarray(lengths) > step
   after = rewards[:, step:].mean(axis=1)
   return {"before": float(rewards[:, :step].mean()), "after": float(after.mean()),
           "alive_at_switch": float(alive.mean()),
@@ -57,15 +67,14 @@ def report(task: Task, h, keys: jax.Array, label: str) -> dict:
   (reward per step over the episode and over its last tenth). ``{}`` for other tasks."""
   step = switch_step(task)
   if step is not None:
-    trace = episode_traces(task, h, keys)
-    phases = switch_phases(trace.reward, trace.alive, step)
+    phases = switch_phases(*episode_rewards(task, h, keys), step)
     print(f"  {label}: reward per step before the switch at step {step}: "
           f"{phases['before']:.3f}; after: {phases['after']:.3f} "
           f"({phases['alive_at_switch']:.0%} of episodes alive at the switch)")
     return {"switch": phases}
   if not bandit_references.applies(task):
     return {}
-  curves = {label: episode_traces(task, h, keys).reward,
+  curves = {label: episode_rewards(task, h, keys)[0],
             **bandit_references.reference_rewards(task, keys)}
   tail = max(task.horizon // 10, 1)
   out = {}
