@@ -88,8 +88,8 @@ def evolve(workdir: pathlib.Path, config) -> float:
     return spent
   start = time.perf_counter()
   evolve_command.evolve(config, workdir, resume=(workdir / "config.json").exists())
-  spent += time.perf_counter() - start
-  timing.write_text(f"{spent:.1f}")
+  spent = round(spent + time.perf_counter() - start, 1)
+  timing.write_text(f"{spent}")
   return spent
 
 
@@ -315,9 +315,11 @@ def main(argv=None) -> dict:
   import jax
   runs, out = pathlib.Path(args.runs), pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  # Seeds of a (task, network) compile the same programs: reuse them across runs.
-  jax.config.update("jax_compilation_cache_dir", str(runs / ".jax_cache"))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  # Seeds of a (task, network) compile the same programs: reuse them across runs (unless a
+  # cache is set up already, as the tests do).
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", str(runs / ".jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
   from hebbjax.evolution import bandit_references, experiment
   results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}",

@@ -34,11 +34,12 @@ def episode_rewards(task: Task, h, keys: jax.Array) -> tuple[np.ndarray, np.ndar
 
 
 def switch_step(task: Task) -> int | None:
-  """The step at which the task's physics switch, or None (not a ``switch:`` task, or a
-  family of variants)."""
+  """The step at which the task's physics switch, or None (not a ``switch:`` task, a family of
+  variants, or no switch within the horizon)."""
   if not task.spec.name.startswith(switching.PREFIX) or task.variants:
     return None
-  return int(task.env_params.switch_step)
+  step = int(task.env_params.switch_step)
+  return step if 0 < step < task.horizon else None
 
 
 def switch_phases(rewards: np.ndarray, lengths: np.ndarray, step: int) -> dict[str, float]:
