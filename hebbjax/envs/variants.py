@@ -9,7 +9,9 @@ A family is written as a string, one member per ``;``, each member a list of
 ``name=value`` assignments: ``"length=0.25;length=0.5;length=1.0,masspole=0.2"``.
 :func:`stack_variants` turns it into one ``EnvParams`` whose leaves carry a leading
 ``[n_variants]`` axis, which :func:`hebbjax.evolution.episode_returns` indexes per episode.
-Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.envs.brax_envs.with_body`.
+Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.envs.brax_envs.with_body`,
+bodies that switch within the episode (``switch:NAME``, ``after_length=0.1``) by
+:func:`hebbjax.envs.switching.with_params`.
 """
 
 from __future__ import annotations
