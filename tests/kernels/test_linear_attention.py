@@ -6,7 +6,7 @@ import jax.test_util
 import numpy as np
 import pytest
 
-from hebbjax.kernels import linear_attention as favor
+from hebbjax.kernels.linear_attention import linear_attention, random_features
 
 
 def inputs(length=20, dim=8, dim_v=5, seed=0, scale=0.5):
@@ -48,8 +48,8 @@ def test_matches_the_definition_with_the_same_features(causal, chunk_length):
   mask = np.ones(20, bool)
   mask[[3, 17]] = False
   key = jax.random.key(1)
-  directions = favor.random_features(key, 32, 8)
-  got = favor.linear_attention(q, k, v, key=key, n_features=32, causal=causal,
+  directions = random_features(key, 32, 8)
+  got = linear_attention(q, k, v, key=key, n_features=32, causal=causal,
                                mask=jnp.asarray(mask), chunk_length=chunk_length)
   np.testing.assert_allclose(np.asarray(got), numpy_favor(q, k, v, directions, causal, mask),
                              rtol=2e-4, atol=2e-5)
@@ -63,7 +63,7 @@ def test_the_feature_product_is_an_unbiased_estimate_of_the_softmax_kernel(ortho
   keys = jax.random.split(jax.random.key(2), n_draws)
 
   def estimate(key):
-    w = favor.random_features(key, 16, dim, orthogonal=orthogonal)
+    w = random_features(key, 16, dim, orthogonal=orthogonal)
     phi = lambda z: jnp.exp(z * dim ** -0.25 @ w.T - 0.5 * jnp.sum((z * dim ** -0.25) ** 2)) / 4
     return (phi(x) @ phi(y).T)[0, 0]
 
@@ -74,10 +74,10 @@ def test_the_feature_product_is_an_unbiased_estimate_of_the_softmax_kernel(ortho
 
 
 def test_random_features_are_gaussian_and_blocks_orthogonal():
-  w = np.asarray(favor.random_features(jax.random.key(3), 16, 8))
+  w = np.asarray(random_features(jax.random.key(3), 16, 8))
   block = w[:8] / np.linalg.norm(w[:8], axis=1, keepdims=True)
   np.testing.assert_allclose(block @ block.T, np.eye(8), atol=1e-5)
-  many = np.asarray(favor.random_features(jax.random.key(4), 8 * 500, 8))
+  many = np.asarray(random_features(jax.random.key(4), 8 * 500, 8))
   np.testing.assert_allclose(np.mean(many ** 2), 1.0, atol=0.05)   # each entry ~ N(0, 1)
 
 
@@ -87,7 +87,7 @@ def test_error_against_softmax_attention_falls_with_the_number_of_features(causa
   exact = softmax_attention(q, k, v, causal)
   errors = []
   for m in (8, 64, 512):
-    outs = [favor.linear_attention(q, k, v, key=jax.random.key(s), n_features=m, causal=causal,
+    outs = [linear_attention(q, k, v, key=jax.random.key(s), n_features=m, causal=causal,
                                    chunk_length=8) for s in range(8)]
     errors.append(np.mean([np.abs(np.asarray(o) - exact).mean() for o in outs]))
   assert errors[0] > errors[1] > errors[2], errors
@@ -96,7 +96,7 @@ def test_error_against_softmax_attention_falls_with_the_number_of_features(causa
 
 def test_causal_outputs_ignore_later_positions_and_masked_keys_count_for_nothing():
   q, k, v = inputs(length=24)
-  run = lambda q, k, v, mask=None: np.asarray(favor.linear_attention(
+  run = lambda q, k, v, mask=None: np.asarray(linear_attention(
       q, k, v, key=jax.random.key(6), n_features=64, causal=True, mask=mask, chunk_length=5))
   base = run(q, k, v)
   later = run(q.at[12:].add(3.0), k.at[12:].add(-2.0), v.at[12:].multiply(-7.0))
@@ -112,7 +112,7 @@ def test_causal_outputs_ignore_later_positions_and_masked_keys_count_for_nothing
 
 def test_gradients_match_finite_differences_and_a_new_key_redraws_the_features():
   q, k, v = inputs(length=10, dim=4, dim_v=3)
-  loss = lambda q, k, v: jnp.sum(jnp.sin(favor.linear_attention(
+  loss = lambda q, k, v: jnp.sum(jnp.sin(linear_attention(
       q, k, v, key=jax.random.key(7), n_features=16, causal=True, chunk_length=4)))
   jax.config.update("jax_enable_x64", True)
   try:
@@ -120,14 +120,14 @@ def test_gradients_match_finite_differences_and_a_new_key_redraws_the_features()
                               modes=["rev"], atol=2e-2, rtol=2e-2)
   finally:
     jax.config.update("jax_enable_x64", False)
-  a = favor.linear_attention(q, k, v, key=jax.random.key(8), n_features=16)
-  b = favor.linear_attention(q, k, v, key=jax.random.key(9), n_features=16)
+  a = linear_attention(q, k, v, key=jax.random.key(8), n_features=16)
+  b = linear_attention(q, k, v, key=jax.random.key(9), n_features=16)
   assert not np.allclose(np.asarray(a), np.asarray(b))
 
 
 def test_bad_arguments_are_one_line_errors():
   q, k, v = inputs()
   with pytest.raises(ValueError, match=r"^n_features=0: expected a positive integer"):
-    favor.linear_attention(q, k, v, key=jax.random.key(0), n_features=0)
+    linear_attention(q, k, v, key=jax.random.key(0), n_features=0)
   with pytest.raises(ValueError, match=r"^shapes \(20, 8\), \(19, 8\)"):
-    favor.linear_attention(q, k[:19], v, key=jax.random.key(0))
+    linear_attention(q, k[:19], v, key=jax.random.key(0))
