@@ -1,6 +1,8 @@
 """The default experiment: a Hebbian MLP (ABCD_lr rule, random weights every episode) on
-CartPole-v1, with the settings of Najarro & Risi (2020): N(0, 1) coefficients, SGD 0.2 decaying
-×0.995, σ 0.1 decaying ×0.999, per-layer weight normalisation."""
+CartPole-v1, with the settings and conventions of Najarro & Risi (2020) and their code: a
+4-128-64-2 network with tanh hidden layers and a linear output, U(-0.1, 0.1) initial weights,
+N(0, 1) coefficients, SGD 0.2 decaying ×0.995, σ 0.1 decaying ×0.999, per-layer weight
+normalisation, weight decay 0.01 on the coefficients."""
 
 import ml_collections
 
@@ -17,25 +19,48 @@ def get_config() -> ml_collections.ConfigDict:
   # `hebbjax eval` also reports test_variants, held out. "": the one environment above.
   config.env.train_variants = ""
   config.env.test_variants = ""
+  # Box actions from the network's output: "clip" to [low, high] (the original's);
+  # "tanh_rescale": low + (tanh(output) + 1)/2 · (high - low).
+  config.env.action_mode = "clip"
 
   config.network = ml_collections.ConfigDict()
   config.network.kind = "hebbian"          # "hebbian" or "static"
-  config.network.hidden = (128, 64)
+  config.network.hidden = (128, 64)        # tanh hidden layers, no biases
   config.network.rule = "ABCD_lr"
-  config.network.init_scale = 0.1          # initial weights U(-0.1, 0.1), every episode
+  # "raw": linear output layer, whose raw output the last rule sees (the original's gym
+  # convention); "tanh": squashed once (its Bullet bodies); "auto": tanh for brax:*, else raw.
+  config.network.output_activation = "auto"
+  # Initial weights, every episode: uniform (U(-init_scale, init_scale)), normal (N(0,
+  # normal_std²)), xavier, xavier_big, kaiming, default (PyTorch's), sparse, ones, zeros.
   config.network.init_distribution = "uniform"
-  config.network.normalise = True
-  config.network.coefficient_std = 1.0
+  config.network.init_scale = 0.1
+  config.network.normal_std = 0.024
+  config.network.normalise = True          # each layer / its max-abs weight after every update
+  config.network.coefficient_init = "normal"   # ES starts from N(0, 1) or "uniform" U(-1, 1),
+  config.network.coefficient_std = 1.0         # times this
   # Image observations: conv_channels=(8, 8) puts a convolutional front end (weights fixed within
   # an episode; "evolved" with the head, or "random" and never changed) before the MLP above.
+  # The original's: conv_channels=(6, 8), conv_kernels=(3, 5), conv_strides=(1, 2), conv_pool=2.
   config.network.conv_channels = ()
-  config.network.conv_kernel = 3
-  config.network.conv_stride = 1
+  config.network.conv_kernel = 3           # every layer's, unless conv_kernels lists them
+  config.network.conv_stride = 1           # every layer's, unless conv_strides lists them
+  config.network.conv_kernels = ()
+  config.network.conv_strides = ()
+  config.network.conv_pool = 1             # max-pooling after each layer (1: none)
+  config.network.conv_init = "normal"      # kernels N(0, 1) (the original's), "uniform" U(-1, 1),
+                                           # "fan_in" N(0, 1/fan_in)
   config.network.conv_front_end = "evolved"
 
   config.rollout = ml_collections.ConfigDict()
   config.rollout.horizon = 0               # 0: the environment's own episode limit
   config.rollout.episodes = 1              # episodes per member per generation
+  # The original's episode rules for its bodies (see hebbjax.evolution.rollout.EpisodeRules):
+  # Bullet: grace_steps=201, negative_patience=30 (the ant also burn_in_steps=40 and
+  # reward="forward"); CarRacing: negative_patience=20. Defaults: end at the env's done.
+  config.rollout.burn_in_steps = 0
+  config.rollout.grace_steps = 0
+  config.rollout.negative_patience = 0
+  config.rollout.reward = "env"            # or "forward": velocity along +x (Brax bodies)
 
   config.es = ml_collections.ConfigDict()
   # "openai" (built in) or "evosax:NAME" (pip install "hebbjax[evosax]"), e.g. evosax:PGPE,

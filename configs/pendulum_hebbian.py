@@ -1,4 +1,4 @@
-"""A Hebbian MLP on Pendulum-v1 (continuous torque through tanh, scaled to [-2, 2])."""
+"""A Hebbian MLP on Pendulum-v1: the torque is the network's raw output clipped to [-2, 2]."""
 
 from hebbjax.configs import cartpole_hebbian
 

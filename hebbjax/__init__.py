@@ -27,7 +27,7 @@ _EXPORTS = {
         "shape_fitness")},
     **{n: ("hebbjax.evolution", n) for n in
        ("Task", "episode_returns", "make_evaluator", "make_generation_step", "EpisodeResult",
-        "EpisodeTrace", "episode_return", "episode_trace")},
+        "EpisodeRules", "EpisodeTrace", "episode_return", "episode_trace")},
     **{n: ("hebbjax.hebbian", n) for n in
        ("from_original", "load_params", "save_params", "to_original", "forward",
         "init_weights", "normalise_weights", "HebbianPolicy", "PixelPolicy", "StaticPolicy",
@@ -63,8 +63,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
   from hebbjax.es import (  # noqa: F401
       Evaluation, EvolutionStrategy, OpenES, OpenESState, Population, shape_fitness)
   from hebbjax.evolution import (  # noqa: F401
-      EpisodeResult, EpisodeTrace, Task, episode_return, episode_returns, episode_trace,
-      make_evaluator, make_generation_step)
+      EpisodeResult, EpisodeRules, EpisodeTrace, Task, episode_return, episode_returns,
+      episode_trace, make_evaluator, make_generation_step)
   from hebbjax.hebbian import (  # noqa: F401
       DEFAULT_RULE, RULES, ConvFrontEnd, FoldedRule, HebbianPolicy, PixelPolicy, RuleSpec,
       StaticPolicy, apply_folded_rule, coefficients_per_synapse, fold_rule, forward,

@@ -42,10 +42,125 @@ def hebbian_loop(weights, pre, post, table, rule):
 
 
 def forward(weights, x):
+  """The original's network (``policies.py``, ``MLP_heb`` / the head of ``CNN_heb``): bias-free
+  layers, ``tanh`` after every hidden layer, and a linear output layer.
+
+  Returns:
+    ``[o_0, ..., o_{L-1}, y]``: the input, the hidden activities and the raw output ``y``.
+  """
   activity = [np.asarray(x, np.float64)]
-  for w in weights:
-    activity.append(np.tanh(activity[-1] @ np.asarray(w, np.float64)))
+  for k, w in enumerate(weights):
+    pre = activity[-1] @ np.asarray(w, np.float64)
+    activity.append(pre if k == len(weights) - 1 else np.tanh(pre))
   return activity
+
+
+def original_action(y, family, discrete, low=None, high=None):
+  """The action the original sends to ``env.step`` from the raw output ``y``
+  (``fitness_functions.py``)."""
+  y = np.asarray(y, np.float64)
+  if family.startswith("bullet"):
+    return np.tanh(y)                       # pybullet clips to [-1, 1]: a no-op after tanh
+  if family == "carracing":
+    return np.array([np.tanh(y[0]), 1 / (1 + np.exp(-y[1])), 1 / (1 + np.exp(-y[2]))])
+  if discrete:
+    return int(np.argmax(y))                # numpy: the first index on ties
+  return np.clip(y, low, high)
+
+
+def original_episode(env_step, obs0, weights, tables, rule, *, family, discrete, low=None,
+                     high=None, horizon, normalise=None, action_dim=None, one_hot=0):
+  """One episode of the original code (``fitness_functions.py``), written out from its
+  definitions.
+
+  Args:
+    env_step: ``action -> (obs, reward, done, info)``; for ``"bullet_ant"`` the reward used is
+      ``info["forward_reward"]``.
+    obs0: the observation ``reset`` returned.
+    weights: the initial weights ``[n_pre, n_post]`` per layer.
+    tables: the original's coefficient table ``[n_synapses, n_coefficients]`` of each layer;
+      None for a static network (the baseline ``enajx/ES``: same network, no updates).
+    family: ``"gym"``, ``"bullet"``, ``"bullet_ant"`` or ``"carracing"``.
+    horizon: at most this many policy steps (hebbjax's fixed horizon).
+    normalise: default: every family but Bullet.
+    one_hot: for a ``Discrete(n)`` observation, ``n``.
+
+  Returns:
+    ``(return, steps, outputs, weight_trace)``: the raw outputs ``y`` and the weights acted
+    with, one per step taken.
+  """
+  bullet = family.startswith("bullet")
+  normalise = (not bullet) if normalise is None else normalise
+  weights = [np.asarray(w, np.float64) for w in weights]
+  if family == "bullet_ant":
+    for _ in range(40):                     # burn-in; the observation returned is discarded
+      env_step(np.zeros(action_dim))
+  obs, total, negatives, outputs, trace = obs0, 0.0, 0, [], []
+  for t in range(horizon):
+    x = np.eye(one_hot)[int(obs)] if one_hot else np.asarray(obs, np.float64).reshape(-1)
+    activity = forward(weights, x)
+    y = activity[-1]
+    post = np.tanh(y) if bullet else y       # what the last layer's rule sees
+    outputs.append(np.tanh(y) if bullet else y)
+    trace.append([w.copy() for w in weights])
+    obs, reward, done, info = env_step(original_action(y, family, discrete, low, high))
+    if family == "bullet_ant":
+      reward = info["forward_reward"]
+    total += float(reward)
+    if bullet:
+      stop = False
+      if t > 200:
+        negatives = negatives + 1 if reward < 0 else 0
+        stop = bool(done) or negatives > 30
+    elif family == "carracing":
+      negatives = negatives + 1 if reward < 0 else 0
+      stop = bool(done) or negatives > 20
+    else:
+      stop = bool(done)
+    if stop:
+      return total, t + 1, outputs, trace
+    if tables is None:
+      continue
+    posts = activity[1:-1] + [post]
+    weights = [hebbian_loop(w, activity[k], posts[k], tables[k], rule)
+               for k, w in enumerate(weights)]
+    if normalise:
+      weights = [w / np.abs(w).max() for w in weights]
+  return total, horizon, outputs, trace
+
+
+def original_tell(theta, noise, fitness, lr, sigma):
+  """One update of the original's ES (``evolution_strategy_hebb.py``, ``_update_coeffs``) from
+  the penalised fitness of ``n`` antithetic members: member ``2p`` is ``θ + σ ε_p``, member
+  ``2p + 1`` is ``θ - σ ε_p``. Ranks by ``argsort`` (for distinct fitness: tied members get an
+  arbitrary order there), centered, standardised; SGD ascent.
+
+  Args:
+    theta: ``[P]``; noise: ``[n/2, P]`` the ``ε_p``; fitness: ``[n]``.
+  """
+  fitness = np.asarray(fitness, np.float32)
+  n = fitness.size
+  ranks = np.empty(n, dtype=int)
+  ranks[fitness.argsort()] = np.arange(n)
+  y = (ranks.astype(np.float32) / (n - 1) - 0.5).astype(np.float32)
+  w = (y - y.mean()) / y.std()
+  signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+  perturbations = signs[:, None] * np.repeat(np.asarray(noise, np.float64), 2, axis=0)
+  return np.asarray(theta, np.float64) + lr / (n * sigma) * (w @ perturbations)
+
+
+def original_schedules(lr0, lr_decay, sigma0, generations):
+  """The ``(lr, σ)`` each of ``generations`` updates uses in the original: after an update
+  ``lr *= decay`` if ``lr > 0.001``, ``σ *= 0.999`` if ``σ > 0.01`` (Python floats)."""
+  lrs, sigmas, lr, sigma = [], [], lr0, sigma0
+  for _ in range(generations):
+    lrs.append(lr)
+    sigmas.append(sigma)
+    if lr > 0.001:
+      lr *= lr_decay
+    if sigma > 0.01:
+      sigma *= 0.999
+  return np.array(lrs), np.array(sigmas)
 
 
 def _softmax_stats(scores):

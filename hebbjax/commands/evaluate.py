@@ -52,7 +52,8 @@ def evaluate(workdir, *, episodes: int = 10, seed: int = 0, plot: bool = False,
   if plot:
     single = task_lib.variant_task(task, 0)
     _, trace = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
-        h, k, single.env, single.env_params, single.spec, single.policy, single.horizon)))(
+        h, k, single.env, single.env_params, single.spec, single.policy, single.horizon,
+        single.rules)))(
             keys[:PLOTTED_EPISODES])
     out = pathlib.Path(workdir) / "weights.png"
     weight_plots.plot_episode(jax.device_get(trace), out,

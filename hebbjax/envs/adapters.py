@@ -5,8 +5,13 @@ A network sees a flat float observation and emits one output per action dimensio
 
 * observations are flattened (pixels ``[h, w, c]`` become ``[h·w·c]``), discrete observations
   are one-hot encoded;
-* ``Discrete(n)`` actions take the argmax of ``n`` outputs; ``Box`` actions squash each output
-  with ``tanh`` and rescale it to ``[low, high]``.
+* ``Discrete(n)`` actions take the argmax of ``n`` outputs; ``Box`` actions clip each output
+  to ``[low, high]`` (:data:`ACTION_MODES`).
+
+This is the original code's convention (Najarro & Risi 2020, ``fitness_functions.py``): the
+network's output reaches the environment unsquashed and clipped to the action bounds, except
+for the Bullet bodies, whose network output is ``tanh`` (``network.output_activation``) and
+then within the bounds ``[-1, 1]`` already. Nothing squashes twice.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ import jax.numpy as jnp
 from gymnax.environments import spaces
 
 from hebbjax.envs import brax_envs, registry, variants
+
+# How a Box action is made from the network's output y:
+# "clip": clip(y, low, high), the original's (full range, no squashing);
+# "tanh_rescale": low + (tanh(y) + 1)/2 · (high - low). With network.output_activation="tanh" it
+# squashes twice and reaches only tanh(1) = 76 % of the range: what hebbjax did before this
+# option existed, kept so that those runs resume as they ran.
+ACTION_MODES = ("clip", "tanh_rescale")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +49,8 @@ class EnvSpec:
     action_shape: shape of a continuous action.
     max_steps: the environment's own episode limit.
     obs_shape: shape of an observation before flattening (images: ``(height, width, channels)``).
+    action_mode: how a continuous action is made from the network's output, one of
+      :data:`ACTION_MODES`.
   """
 
   name: str
@@ -49,6 +63,7 @@ class EnvSpec:
   action_shape: tuple[int, ...] = ()
   max_steps: int = 0
   obs_shape: tuple[int, ...] = ()
+  action_mode: str = "clip"
 
   def observation_vector(self, obs: jax.Array) -> jax.Array:
     """Environment observation -> ``[obs_dim]`` float32 network input."""
@@ -57,13 +72,20 @@ class EnvSpec:
     return jnp.asarray(obs, jnp.float32).reshape(-1)
 
   def action(self, output: jax.Array) -> jax.Array:
-    """Network output ``[action_dim]`` -> environment action."""
+    """Network output ``[action_dim]`` -> environment action.
+
+    Discrete: the index of the largest output (the first on ties). Continuous:
+    ``clip(output, low, high)`` (or see :data:`ACTION_MODES`), shaped ``action_shape``.
+    """
     if self.discrete:
       return jnp.argmax(output).astype(jnp.int32)
-    low = jnp.asarray(self.action_low, jnp.float32)
-    high = jnp.asarray(self.action_high, jnp.float32)
-    squashed = jnp.tanh(output).reshape(self.action_shape)
-    return low + (squashed + 1.0) * 0.5 * (high - low)
+    low = jnp.asarray(self.action_low, jnp.float32).reshape(-1)
+    high = jnp.asarray(self.action_high, jnp.float32).reshape(-1)
+    if self.action_mode == "tanh_rescale":
+      action = low + (jnp.tanh(output) + 1.0) * 0.5 * (high - low)
+    else:
+      action = jnp.clip(output, low, high)
+    return action.reshape(self.action_shape)
 
 
 def _as_static(value):
@@ -71,12 +93,14 @@ def _as_static(value):
   return float(array) if array.ndim == 0 else tuple(float(v) for v in array.reshape(-1))
 
 
-def make_env(name: str, **param_overrides):
+def make_env(name: str, *, action_mode: str = "clip", **param_overrides):
   """Builds a gymnax environment, its parameters and its :class:`EnvSpec`.
 
   Args:
     name: a gymnax id such as ``"CartPole-v1"``, or ``"brax:NAME"`` for a Brax environment
       (see :mod:`hebbjax.envs.brax_envs`; needs the ``[brax]`` extra).
+    action_mode: how continuous actions are made from the network's output
+      (:data:`ACTION_MODES`).
     **param_overrides: replacements for fields of the environment's default ``EnvParams``;
       fields derived from them (CartPole's ``total_mass``...) are recomputed, see
       :func:`hebbjax.envs.variants.with_physics`.
@@ -87,6 +111,9 @@ def make_env(name: str, **param_overrides):
   Raises:
     ValueError: unknown environment or parameter, or an unsupported space.
   """
+  if action_mode not in ACTION_MODES:
+    raise ValueError(f"env.action_mode={action_mode!r}: expected one of "
+                     f"{', '.join(ACTION_MODES)}")
   if name.startswith(brax_envs.PREFIX):
     env, params = brax_envs.make(name)
   elif registry.knows(name):   # MetaMaze-continuing, switch:NAME (hebbjax.envs.registry)
@@ -123,4 +150,5 @@ def make_env(name: str, **param_overrides):
   else:
     raise ValueError(f"env.name={name!r}: action space {act_space} is not supported")
   max_steps = int(getattr(params, "max_steps_in_episode", 0))
-  return env, params, dataclasses.replace(spec, max_steps=max_steps, obs_shape=obs_shape)
+  return env, params, dataclasses.replace(spec, max_steps=max_steps, obs_shape=obs_shape,
+                                          action_mode=action_mode)

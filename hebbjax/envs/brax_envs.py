@@ -29,6 +29,8 @@ PREFIX = "brax:"
 BACKEND = "positional"   # the fastest Brax pipeline on CPU
 ANT_LEGS = {1: "left", 2: "right", 3: "third", 4: "fourth"}   # leg k -> geom name prefix
 DEFAULT_MAX_STEPS = 1000
+FORWARD_REWARD = "forward_reward"   # the step's info key of the reward for distance walked
+BRAX_VELOCITY = "x_velocity"        # the Brax metric it is read from (Δx / dt)
 
 
 def _brax():
@@ -89,9 +91,14 @@ class BraxEnv:
 
   def step_env(self, key: jax.Array, state: BraxEnvState, action: jax.Array,
                params: BraxParams):
+    """One step; ``info["forward_reward"]`` is the body's velocity along +x (Brax's
+    ``x_velocity`` metric, where the environment reports it): the reward for distance walked
+    (``rollout.reward="forward"``)."""
     del key  # Brax's steps are deterministic
     inner = self._with_system(params).step(state.inner, action)
-    return inner.obs, BraxEnvState(inner, state.time + 1), inner.reward, inner.done > 0.5, {}
+    info = ({FORWARD_REWARD: inner.metrics[BRAX_VELOCITY]} if BRAX_VELOCITY in inner.metrics
+            else {})
+    return inner.obs, BraxEnvState(inner, state.time + 1), inner.reward, inner.done > 0.5, info
 
   def is_truncated(self, state: BraxEnvState, params: BraxParams) -> jax.Array:
     return state.time >= params.max_steps_in_episode

@@ -11,11 +11,12 @@ from hebbjax.es import open_es  # noqa: F401  (registers "openai")
 from hebbjax.es import evosax_adapter  # noqa: F401,I001  (registers "evosax:NAME")
 from hebbjax.es.base import (Evaluation, EvolutionStrategy, StrategyEntry, build, entries,
                              evaluate_members, lookup, register)
-from hebbjax.es.fitness import centered_ranks, sanitise, shape_fitness, z_score
+from hebbjax.es.fitness import (averaged_ranks, centered_ranks, sanitise, shape_fitness,
+                                standardised_ranks, z_score)
 from hebbjax.es.open_es import OpenES, OpenESState, Population
 
 __all__ = [
     "Evaluation", "EvolutionStrategy", "OpenES", "OpenESState", "Population", "StrategyEntry",
-    "build", "centered_ranks", "entries", "evaluate_members", "lookup", "register", "sanitise",
-    "shape_fitness", "z_score",
+    "averaged_ranks", "build", "centered_ranks", "entries", "evaluate_members", "lookup",
+    "register", "sanitise", "shape_fitness", "standardised_ranks", "z_score",
 ]

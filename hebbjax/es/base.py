@@ -68,15 +68,24 @@ class EvolutionStrategy(Protocol):
 
 def evaluate_members(member: Callable[[jax.Array], jax.Array], fitness_fn: FitnessFn,
                      population_size: int, indices: jax.Array | None = None, *,
-                     l2_coeff: float = 0.0, member_batch: Optional[int] = None) -> Evaluation:
+                     l2_coeff: float = 0.0, member_batch: Optional[int] = None,
+                     penalty_start: int = 0) -> Evaluation:
   """Fitness of members ``indices`` (default: all, in order), ``member(i) -> [num_params]``,
   in blocks of ``member_batch`` (``jax.lax.map``); ranked fitness is the raw fitness minus
-  ``l2_coeff · mean(h²)``. Shared by every strategy."""
+  ``l2_coeff · mean(h[penalty_start:]²)``. Shared by every strategy.
+
+  The penalty is the original code's weight decay (Najarro & Risi 2020): it covers the Hebbian
+  coefficients only, so a pixel policy's evolved kernels, which come first in ``h``, are left
+  out (``penalty_start``). The original applies it only when it evaluates with several worker
+  processes (its default), an accident of where it wrote it; here it always applies, and
+  ``l2_coeff=0`` is the original run with one process.
+  """
 
   def one(index):
     h = member(index)
     raw, aux = fitness_fn(h)
-    return raw, raw - l2_coeff * jnp.mean(h * h), aux
+    penalised = h[penalty_start:]
+    return raw, raw - l2_coeff * jnp.mean(penalised * penalised), aux
 
   if indices is None:
     indices = jnp.arange(population_size)
@@ -155,13 +164,16 @@ def field_defaults() -> dict[str, Any]:
   return defaults
 
 
-def build(es_fields: Mapping[str, Any], layout: Optional[ArrayLayout] = None
-          ) -> EvolutionStrategy:
+def build(es_fields: Mapping[str, Any], layout: Optional[ArrayLayout] = None, *,
+          penalty_start: int = 0) -> EvolutionStrategy:
   """The strategy an ``es`` config section describes.
 
   Args:
     es_fields: the section's fields, ``strategy`` among them (default ``"openai"``).
     layout: the policy's parameter layout (low-rank noise, evosax's search size).
+    penalty_start: the weight-decay penalty (``es.l2_coeff``) covers ``h[penalty_start:]``
+      (a policy's ``penalty_start``: its Hebbian coefficients); the strategy must then have a
+      ``penalty_start`` field.
 
   Raises:
     ValueError: an unknown strategy or field, or a field of another strategy set away from its
@@ -181,4 +193,10 @@ def build(es_fields: Mapping[str, Any], layout: Optional[ArrayLayout] = None
               if ignored[0] in e.fields]
     raise ValueError(f"es.{ignored[0]}={fields[ignored[0]]!r}: only with es.{STRATEGY_FIELD}="
                      f"{' or '.join(owners)}; es.{STRATEGY_FIELD}={strategy} ignores it")
-  return entry.build(strategy, {f: v for f, v in fields.items() if f in entry.fields}, layout)
+  es = entry.build(strategy, {f: v for f, v in fields.items() if f in entry.fields}, layout)
+  if penalty_start:
+    if "penalty_start" not in getattr(es, "__dataclass_fields__", {}):
+      raise ValueError(f"es.{STRATEGY_FIELD}={strategy}: cannot leave the first {penalty_start} "
+                       "parameters (the policy's kernels) out of the es.l2_coeff penalty")
+    es = dataclasses.replace(es, penalty_start=int(penalty_start))
+  return es

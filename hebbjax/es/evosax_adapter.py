@@ -103,8 +103,10 @@ class EvosaxES:
     name: the evosax algorithm's name (``"PGPE"``, ``"SNES"``, ``"CMA_ES"``, ``"Open_ES"``...).
     strategy: the evosax algorithm object.
     default_params: its parameters with the overrides applied.
-    l2_coeff: fitness penalty ``l2_coeff · mean(h²)`` (as in :class:`~hebbjax.es.OpenES`).
+    l2_coeff: fitness penalty ``l2_coeff · mean(h[penalty_start:]²)`` (as in
+      :class:`~hebbjax.es.OpenES`).
     member_batch: members evaluated at once (``jax.lax.map`` batch size); None for all.
+    penalty_start: as :attr:`hebbjax.es.OpenES.penalty_start`.
   """
 
   name: str
@@ -112,6 +114,7 @@ class EvosaxES:
   default_params: Any
   l2_coeff: float = 0.0
   member_batch: Optional[int] = None
+  penalty_start: int = 0
 
   @classmethod
   def create(cls, name: str, *, population_size: int, num_params: int,
@@ -186,7 +189,8 @@ class EvosaxES:
     """Evaluates members (all, or ``indices``); see :meth:`hebbjax.es.OpenES.evaluate`."""
     del state
     return evaluate_members(lambda i: population.members[i], fitness_fn, self.population_size,
-                            indices, l2_coeff=self.l2_coeff, member_batch=self.member_batch)
+                            indices, l2_coeff=self.l2_coeff, member_batch=self.member_batch,
+                            penalty_start=self.penalty_start)
 
   def tell(self, state: EvosaxState, population: EvosaxPopulation, fitness: jax.Array
            ) -> tuple[EvosaxState, dict[str, jax.Array]]:

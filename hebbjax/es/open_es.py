@@ -17,6 +17,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Optional
 
 import jax
@@ -72,10 +73,12 @@ class OpenES:
     sigma_decay: σ is multiplied by this after every update while above ``sigma_limit``.
     sigma_limit: floor below which σ stops decaying.
     learning_rate: initial step size α.
-    lr_decay: α decays by this factor per generation, down to ``lr_limit``.
+    lr_decay: α is multiplied by this after every update while above ``lr_limit`` (as the
+      original: it stops at the first value at or below the limit, see :meth:`learning_rate_at`).
     lr_limit: floor of α.
     optimizer: ``"sgd"`` (the original) or ``"adam"``.
-    l2_coeff: fitness penalty ``l2_coeff · mean(h²)``.
+    l2_coeff: fitness penalty ``l2_coeff · mean(h[penalty_start:]²)`` (the original's weight
+      decay, see :func:`hebbjax.es.base.evaluate_members`).
     antithetic: mirror each noise vector (``+ε``, ``-ε``).
     fitness_shaping: see :func:`hebbjax.es.fitness.shape_fitness`.
     member_batch: members evaluated at once (``jax.lax.map`` batch size); None for all. Smaller
@@ -84,6 +87,8 @@ class OpenES:
       ``noise_layout`` (see :mod:`hebbjax.es.noise`).
     noise_layout: the parameter vector's arrays (e.g. the policy's coefficient layout);
       required with ``noise_rank``.
+    penalty_start: the penalty leaves ``h[:penalty_start]`` out (a pixel policy's evolved
+      kernels); set from the policy by :func:`hebbjax.es.base.build`, not a config field.
   """
 
   population_size: int = 256
@@ -100,6 +105,7 @@ class OpenES:
   member_batch: Optional[int] = None
   noise_rank: Optional[int] = None
   noise_layout: Optional[ArrayLayout] = None
+  penalty_start: int = 0
 
   def __post_init__(self):
     if self.population_size < 2:
@@ -130,16 +136,31 @@ class OpenES:
     return noise_lib.low_rank(key, self.noise_layout, self.noise_rank)
 
   # -- optimizer --------------------------------------------------------------------------------
+  @property
+  def lr_decay_steps(self) -> Optional[int]:
+    """Updates after which α stops decaying: the first ``g`` with ``α0 · decay^g ≤ lr_limit``
+    (None: never). The original decays α after each update only while ``α > lr_limit``, so α
+    settles at that first value at or below the limit, not at the limit itself."""
+    lr, steps = float(self.learning_rate), 0
+    if lr <= self.lr_limit:
+      return 0
+    if not 0 < self.lr_decay < 1:
+      return None
+    estimate = math.ceil(math.log(self.lr_limit / lr) / math.log(self.lr_decay))
+    if estimate > 100_000:      # no run is that long; the rounding of the product is moot
+      return estimate
+    while lr > self.lr_limit:   # the original's products, in double precision as it does them
+      lr, steps = lr * self.lr_decay, steps + 1
+    return steps
+
+  def learning_rate_at(self, generation: jax.Array) -> jax.Array:
+    """α used by update number ``generation`` (0 for the first): ``α0 · decay^min(g, g*)``."""
+    stop = self.lr_decay_steps
+    exponent = generation if stop is None else jnp.minimum(generation, stop)
+    return self.learning_rate * jnp.power(jnp.float32(self.lr_decay), exponent)
+
   def make_optimizer(self) -> optax.GradientTransformation:
-    if self.lr_decay >= 1.0:
-      # optax reads end_value as an upper bound when decay_rate >= 1: without this, "no
-      # decay" would run at lr_limit instead of learning_rate.
-      schedule = optax.constant_schedule(self.learning_rate)
-    else:
-      schedule = optax.exponential_decay(
-          self.learning_rate, transition_steps=1, decay_rate=self.lr_decay,
-          end_value=min(self.lr_limit, self.learning_rate),
-      )
+    schedule = self.learning_rate_at
     if self.optimizer == "sgd":
       return optax.sgd(schedule)
     return optax.adam(schedule)
@@ -197,7 +218,7 @@ class OpenES:
 
     return evaluate_members(lambda i: self.member(state, population, i), fitness_fn,
                             self.population_size, indices, l2_coeff=self.l2_coeff,
-                            member_batch=self.member_batch)
+                            member_batch=self.member_batch, penalty_start=self.penalty_start)
 
   def gradient(self, state: OpenESState, population: Population, weights: jax.Array) -> jax.Array:
     """ES estimate ``1/(nσ) Σ_i w_i s_i ε_i`` of the gradient of expected fitness.
@@ -257,7 +278,8 @@ class OpenES:
 # es.* config fields of the built-in strategy, with the shipped configs' defaults (noise_rank 0:
 # full rank; members evaluated in blocks of 64).
 CONFIG_FIELDS = {**{f.name: f.default for f in dataclasses.fields(OpenES)
-                    if f.name != "noise_layout"}, "noise_rank": 0, "member_batch": 64}
+                    if f.name not in ("noise_layout", "penalty_start")},
+                 "noise_rank": 0, "member_batch": 64}
 
 
 def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:

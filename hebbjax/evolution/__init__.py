@@ -5,13 +5,13 @@ and the driver of ``hebbjax evolve`` runs (:mod:`~hebbjax.evolution.driver`)."""
 
 from hebbjax.evolution.generation import (POPULATION_AXIS, make_evaluator, make_generation_step,
                                           population_mesh)
-from hebbjax.evolution.rollout import (EpisodeResult, EpisodeTrace, episode_return,
-                                       episode_rewards, episode_trace)
+from hebbjax.evolution.rollout import (EpisodeResult, EpisodeRules, EpisodeTrace,
+                                       episode_return, episode_rewards, episode_trace)
 from hebbjax.evolution.task import (Task, episode_returns, returns_per_variant,
                                     rewards_per_variant, variant_schedule, variant_task)
 
 __all__ = [
-    "EpisodeResult", "EpisodeTrace", "POPULATION_AXIS", "Task", "episode_return",
+    "EpisodeResult", "EpisodeRules", "EpisodeTrace", "POPULATION_AXIS", "Task", "episode_return",
     "episode_returns", "episode_rewards", "episode_trace", "make_evaluator",
     "make_generation_step", "population_mesh", "returns_per_variant", "rewards_per_variant",
     "variant_schedule", "variant_task",

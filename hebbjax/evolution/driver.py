@@ -83,7 +83,7 @@ def load_best(workdir, task: Task, config) -> np.ndarray:
   path = pathlib.Path(workdir) / BEST_PARAMS_FILE
   if path.exists():
     return load_params_for(path, task, config)
-  es = experiment.build_es(config, task.policy.layout)
+  es = experiment.build_es_for(config, task)
   state, _ = checkpoints.restore_latest(pathlib.Path(workdir) / workdir_lib.CHECKPOINT_DIR,
                                         initial_state(config, task, es))
   return np.asarray(state["best_params"])
@@ -103,7 +103,7 @@ class EvolveDriver:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.task = experiment.build_task(config)
-    self.es = experiment.build_es(config, self.task.policy.layout)
+    self.es = experiment.build_es_for(config, self.task)
     run = config.run
     for field in ("eval_every", "eval_episodes", "checkpoint_every"):
       if int(run[field]) < 1:

@@ -1,7 +1,8 @@
 """Builds the library objects an evolution experiment's config describes.
 
 Every check names the config field it concerns, so a bad command line fails in one line before
-anything is compiled.
+anything is compiled. A field a config lacks because it was saved before the field existed
+reads as the value that reproduces that run (:func:`setting`).
 """
 
 from __future__ import annotations
@@ -9,47 +10,93 @@ from __future__ import annotations
 import ml_collections
 
 from hebbjax import checks, es as es_lib
-from hebbjax.envs import adapters as envs, variants
+from hebbjax.envs import adapters as envs, brax_envs, variants
+from hebbjax.evolution import network_kinds, rollout
 from hebbjax.evolution.task import Task
-from hebbjax.hebbian import conv, policies, rules
+from hebbjax.hebbian import conv, networks, policies, rules
+from hebbjax.run import workdir
 
 NETWORK_KINDS = ("hebbian", "static", "recurrent", "hebbian_init")
 FRONT_ENDS = ("evolved", "random")
+# "auto": the original's convention for the environment: "tanh" for Brax bodies (its Bullet
+# bodies), "raw" otherwise.
+OUTPUT_ACTIVATIONS = ("auto",) + networks.OUTPUT_ACTIVATIONS
+
+
+def setting(config: ml_collections.ConfigDict, name: str):
+  """The value of the dotted field ``name`` of ``config``; for a config saved before the field
+  existed, the value that reproduces what that run did
+  (:data:`hebbjax.run.workdir.FIELDS_ADDED_LATER`)."""
+  *path, last = name.split(".")
+  node = config
+  for part in path:
+    node = node[part]
+  return node[last] if last in node else workdir.FIELDS_ADDED_LATER[name]
+
+
+def output_activation(config: ml_collections.ConfigDict, env_name: str) -> str:
+  """``network.output_activation`` with ``"auto"`` resolved for ``env_name``."""
+  chosen = checks.one_of("network.output_activation",
+                         setting(config, "network.output_activation"), OUTPUT_ACTIVATIONS)
+  if chosen != "auto":
+    return chosen
+  return "tanh" if env_name.startswith(brax_envs.PREFIX) else "raw"
 
 
 def build_policy(config: ml_collections.ConfigDict, spec: envs.EnvSpec):
   """The policy of ``config.network`` for an environment with ``spec``: an MLP, or with
   ``network.conv_channels`` a convolutional front end feeding that MLP as its head."""
   net = config.network
-  from hebbjax.evolution import network_kinds   # GRU, Hebbian with evolved initial weights
-  if net.kind in network_kinds.KINDS:
-    return network_kinds.build(config, spec, lambda c: build_head(c.network, spec.obs_dim, spec))
+  if net.kind in network_kinds.KINDS:   # GRU, Hebbian with evolved initial weights
+    return network_kinds.build(config, spec, lambda c: build_head(c, spec.obs_dim, spec))
   channels = tuple(net.get("conv_channels", ()) or ())
   if not channels:
-    return build_head(net, spec.obs_dim, spec)
+    return build_head(config, spec.obs_dim, spec)
   if len(spec.obs_shape) != 3:
     raise ValueError(f"network.conv_channels={channels}: {spec.name} observations are "
                      f"{spec.obs_shape}, not images (height, width, channels)")
-  front_end = conv.ConvFrontEnd(spec.obs_shape, channels, int(net.get("conv_kernel", 3)),
-                                int(net.get("conv_stride", 1)))
+  kernels = tuple(setting(config, "network.conv_kernels")) or int(net.get("conv_kernel", 3))
+  strides = tuple(setting(config, "network.conv_strides")) or int(net.get("conv_stride", 1))
+  front_end = conv.ConvFrontEnd(spec.obs_shape, channels, kernels, strides,
+                                pool=int(setting(config, "network.conv_pool")),
+                                kernel_init=setting(config, "network.conv_init"))
   mode = checks.one_of("network.conv_front_end", net.get("conv_front_end", "evolved"), FRONT_ENDS)
-  return policies.PixelPolicy(front_end, build_head(net, front_end.num_features, spec),
+  return policies.PixelPolicy(front_end, build_head(config, front_end.num_features, spec),
                               evolve_front_end=mode == "evolved",
                               front_end_seed=int(config.seed))
 
 
-def build_head(net: ml_collections.ConfigDict, n_inputs: int, spec: envs.EnvSpec):
-  """The MLP of ``net`` (Hebbian or static) from ``n_inputs`` to the environment's actions."""
+def build_head(config: ml_collections.ConfigDict, n_inputs: int, spec: envs.EnvSpec):
+  """The MLP of ``config.network`` (Hebbian or static) from ``n_inputs`` to the environment's
+  actions."""
+  net = config.network
   sizes = policies.mlp_sizes(n_inputs, tuple(net.hidden), spec.action_dim)
   checks.one_of("network.kind", net.kind, NETWORK_KINDS)
+  output = output_activation(config, spec.name)
   if net.kind == "hebbian":
     checks.one_of("network.rule", net.rule, rules.RULES)
+    # normal_std 0: the standard deviation was init_scale (runs saved before the field).
+    normal_std = float(setting(config, "network.normal_std")) or float(net.init_scale)
     return policies.HebbianPolicy(
         sizes, rule=net.rule, init_scale=float(net.init_scale),
         init_distribution=net.init_distribution, normalise=bool(net.normalise),
-        coefficient_std=float(net.coefficient_std),
+        coefficient_std=float(net.coefficient_std), output_activation=output,
+        coefficient_init=setting(config, "network.coefficient_init"), normal_std=normal_std,
     )
-  return policies.StaticPolicy(sizes, init_scale=float(net.init_scale))
+  return policies.StaticPolicy(sizes, init_scale=float(net.init_scale), output_activation=output)
+
+
+def build_rules(config: ml_collections.ConfigDict, spec: envs.EnvSpec) -> rollout.EpisodeRules:
+  """The episode rules of ``config.rollout`` (see :class:`~hebbjax.evolution.rollout.
+  EpisodeRules`)."""
+  fields = {f: setting(config, f"rollout.{f}") for f in
+            ("burn_in_steps", "grace_steps", "negative_patience", "reward")}
+  episode_rules = rollout.EpisodeRules(**{f: v if f == "reward" else int(v)
+                                          for f, v in fields.items()})
+  if episode_rules.reward == "forward" and not spec.name.startswith(brax_envs.PREFIX):
+    raise ValueError(f"rollout.reward=forward: {spec.name} reports no forward velocity; only "
+                     "Brax bodies (brax:NAME) do")
+  return episode_rules
 
 
 VARIANT_FIELDS = ("train_variants", "test_variants")
@@ -63,7 +110,9 @@ def build_task(config: ml_collections.ConfigDict, family: str = "train_variants"
   ``env.params``.
   """
   checks.one_of("family", family, VARIANT_FIELDS)
-  env, env_params, spec = envs.make_env(config.env.name, **dict(config.env.get("params", {})))
+  env, env_params, spec = envs.make_env(config.env.name,
+                                        action_mode=setting(config, "env.action_mode"),
+                                        **dict(config.env.get("params", {})))
   members = variants.parse_family(config.env.get(family, ""), f"env.{family}")
   if members:
     env_params = variants.stack_variants(config.env.name, env_params, members)
@@ -75,15 +124,23 @@ def build_task(config: ml_collections.ConfigDict, family: str = "train_variants"
   if int(config.rollout.episodes) < 1:
     raise ValueError(f"rollout.episodes={config.rollout.episodes}: expected at least 1")
   return Task(env, env_params, spec, build_policy(config, spec), horizon,
-              int(config.rollout.episodes), len(members))
+              int(config.rollout.episodes), len(members), build_rules(config, spec))
 
 
-def build_es(config: ml_collections.ConfigDict, layout=None):
+def build_es(config: ml_collections.ConfigDict, layout=None, *, penalty_start: int = 0):
   """The evolution strategy of ``config.es``, from the registry of :mod:`hebbjax.es.base`.
 
   ``es.strategy`` is ``"openai"`` (the built-in :class:`~hebbjax.es.OpenES`) or
   ``"evosax:NAME"`` (any distribution-based evosax strategy, see
   :mod:`hebbjax.es.evosax_adapter`); each reads only its own ``es.*`` fields.
-  ``layout`` (the policy's parameter layout) serves ``es.noise_rank`` and sizes evosax's search.
+  ``layout`` (the policy's parameter layout) serves ``es.noise_rank`` and sizes evosax's search;
+  ``penalty_start`` (the policy's) keeps a pixel policy's kernels out of ``es.l2_coeff``'s
+  penalty.
   """
-  return es_lib.build(dict(config.es), layout)
+  return es_lib.build(dict(config.es), layout, penalty_start=penalty_start)
+
+
+def build_es_for(config: ml_collections.ConfigDict, task: Task):
+  """:func:`build_es` for the policy of ``task``."""
+  return build_es(config, task.policy.layout,
+                  penalty_start=getattr(task.policy, "penalty_start", 0))

@@ -7,7 +7,8 @@ these kinds here.
 Both are sized from the Hebbian network the same config describes (``network.hidden``,
 ``network.rule``): ``hebbian_init`` is that network plus its initial weights;
 ``recurrent`` is one GRU layer of ``network.recurrent_size`` units, or with 0 (the default) of
-the size whose parameter count is closest to the Hebbian network's coefficient count.
+the size whose parameter count is closest to the Hebbian network's coefficient count, and the
+Hebbian network's output activation (``network.output_activation``).
 """
 
 from __future__ import annotations
@@ -50,4 +51,5 @@ def build(config: ml_collections.ConfigDict, spec: EnvSpec,
                      "the Hebbian network's parameter count")
   size = size or recurrent.matching_hidden_size(spec.obs_dim, spec.action_dim,
                                                 hebbian.num_params)
-  return recurrent.GRUPolicy((spec.obs_dim, size, spec.action_dim))
+  return recurrent.GRUPolicy((spec.obs_dim, size, spec.action_dim),
+                             output_activation=hebbian.output_activation)

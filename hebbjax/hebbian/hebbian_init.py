@@ -51,6 +51,12 @@ class HebbianInitPolicy:
     return self.hebbian.rule
 
   @property
+  def penalty_start(self) -> int:
+    """The ES's weight decay (``es.l2_coeff``) covers the rule coefficients, not the initial
+    weights before them (as a pixel policy's kernels are left out)."""
+    return self.weight_layout.size
+
+  @property
   def weight_layout(self) -> layout_lib.ArrayLayout:
     return layout_lib.weight_layout(self.layer_sizes)
 

@@ -36,21 +36,42 @@ def mlp_sizes(obs_dim: int, hidden: Sequence[int], action_dim: int) -> tuple[int
   return sizes
 
 
+COEFFICIENT_INITS = ("normal", "uniform")
+
+
+def check_output_activation(activation: str) -> None:
+  if activation not in networks.OUTPUT_ACTIVATIONS:
+    raise ValueError(f"network.output_activation={activation!r}: expected one of "
+                     f"{', '.join(networks.OUTPUT_ACTIVATIONS)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class HebbianPolicy:
-  """A bias-free tanh MLP whose weights start random and follow a Hebbian rule.
+  """A bias-free MLP (tanh hidden layers) whose weights start random and follow a Hebbian rule.
+
+  Each step runs the network with the current weights, then updates every layer with the rule,
+  from the activities of that same pass; the last layer's post-synaptic activity is the
+  network's output, raw or ``tanh`` (``output_activation``), which is also what the
+  environment's action is made from (:meth:`hebbjax.envs.EnvSpec.action`).
 
   Attributes:
     layer_sizes: ``(n_0, ..., n_L)``.
     rule: a name from :data:`hebbjax.hebbian.rules.RULES`.
-    init_scale: initial weights are ``U(-init_scale, init_scale)`` (or normal, see below).
-    init_distribution: ``"uniform"`` or ``"normal"``.
+    init_scale: half-width of the ``"uniform"`` initial weights.
+    init_distribution: the episode's initial weights, a name of
+      :data:`hebbjax.hebbian.networks.WEIGHT_INITS` (the original's ``--init_weights``).
     normalise: divide each layer by its max-abs weight after every update (the original does
-      this for non-Bullet environments).
-    coefficient_std: ES starts from ``N(0, coefficient_std²)`` coefficients.
+      this for every environment but the Bullet bodies).
+    coefficient_std: scale of the coefficients the ES starts from.
+    output_activation: ``"raw"`` (the original's convention outside Bullet: the output layer
+      is linear and its rule sees the raw output) or ``"tanh"`` (Bullet bodies: the output,
+      the action and the rule's post-synaptic activity are ``tanh`` of it).
+    coefficient_init: ``"normal"`` (``N(0, 1)``, the original's default) or ``"uniform"``
+      (``U(-1, 1)``), times ``coefficient_std``.
+    normal_std: standard deviation of ``init_distribution="normal"`` (the original's 0.024).
 
   References:
-    Najarro & Risi (2020), Sec. 3.
+    Najarro & Risi (2020), Sec. 3; their code's ``policies.py`` and ``fitness_functions.py``.
   """
 
   layer_sizes: tuple[int, ...]
@@ -59,6 +80,9 @@ class HebbianPolicy:
   init_distribution: str = "uniform"
   normalise: bool = True
   coefficient_std: float = 1.0
+  output_activation: str = "raw"
+  coefficient_init: str = "normal"
+  normal_std: float = networks.NORMAL_STD
 
   def __post_init__(self):
     rules_lib.rule_spec(self.rule)
@@ -67,6 +91,10 @@ class HebbianPolicy:
           f"network.init_distribution={self.init_distribution!r}: expected one of "
           f"{', '.join(networks.WEIGHT_INITS)}"
       )
+    check_output_activation(self.output_activation)
+    if self.coefficient_init not in COEFFICIENT_INITS:
+      raise ValueError(f"network.coefficient_init={self.coefficient_init!r}: expected one of "
+                       f"{', '.join(COEFFICIENT_INITS)}")
 
   @property
   def layout(self) -> layout_lib.ArrayLayout:
@@ -76,14 +104,22 @@ class HebbianPolicy:
   def num_params(self) -> int:
     return self.layout.size
 
+  penalty_start = 0   # the ES's weight-decay penalty covers every coefficient
+
   def init_params(self, key: jax.Array) -> jax.Array:
-    return self.coefficient_std * jax.random.normal(key, (self.num_params,), jnp.float32)
+    """``[num_params]`` coefficients, ``N(0, 1)`` or ``U(-1, 1)``, times ``coefficient_std``."""
+    if self.coefficient_init == "uniform":
+      draw = jax.random.uniform(key, (self.num_params,), jnp.float32, -1.0, 1.0)
+    else:
+      draw = jax.random.normal(key, (self.num_params,), jnp.float32)
+    return self.coefficient_std * draw
 
   def start(self, h: jax.Array, key: jax.Array):
     coefficients = self.layout.unflatten(h)
     folded = tuple(rules_lib.fold_rule(c, self.rule) for c in coefficients)
     weights = networks.init_weights(
-        key, self.layer_sizes, scale=self.init_scale, distribution=self.init_distribution
+        key, self.layer_sizes, scale=self.init_scale, distribution=self.init_distribution,
+        normal_std=self.normal_std,
     )
     return folded, (weights, tuple(jnp.float32(1.0) for _ in weights))
 
@@ -91,10 +127,9 @@ class HebbianPolicy:
   # lazily this way folds the division into the next step's passes instead of spending a
   # separate read-and-write of every weight matrix on it.
   def act(self, folded, carry, obs: jax.Array):
+    """One step: ``obs`` ``[n_0]`` -> (the network's output ``[n_L]``, the updated carry)."""
     raw, scales = carry
-    activity = [obs]
-    for w, s in zip(raw, scales):
-      activity.append(jnp.tanh((activity[-1] @ w) * s))
+    activity = networks.forward(raw, obs, self.output_activation, scales)
     new_raw, new_scales = [], []
     for k, (w, s) in enumerate(zip(raw, scales)):
       updated = rules_lib.apply_folded_rule(w * s, activity[k], activity[k + 1], folded[k])
@@ -111,15 +146,21 @@ class HebbianPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class StaticPolicy:
-  """The baseline: a bias-free tanh MLP whose weights are what ES evolves.
+  """The baseline: a bias-free MLP (tanh hidden layers) whose weights are what ES evolves.
 
   Attributes:
     layer_sizes: ``(n_0, ..., n_L)``.
     init_scale: ES starts from ``U(-init_scale, init_scale)`` weights.
+    output_activation: as :attr:`HebbianPolicy.output_activation` (the original's static
+      baseline uses the same conventions).
   """
 
   layer_sizes: tuple[int, ...]
   init_scale: float = 0.1
+  output_activation: str = "raw"
+
+  def __post_init__(self):
+    check_output_activation(self.output_activation)
 
   @property
   def layout(self) -> layout_lib.ArrayLayout:
@@ -128,6 +169,8 @@ class StaticPolicy:
   @property
   def num_params(self) -> int:
     return self.layout.size
+
+  penalty_start = 0   # the ES's weight-decay penalty covers every weight
 
   def init_params(self, key: jax.Array) -> jax.Array:
     return jax.random.uniform(
@@ -139,7 +182,7 @@ class StaticPolicy:
     return self.layout.unflatten(h), ()
 
   def act(self, weights, carry, obs: jax.Array):
-    return networks.forward(weights, obs)[-1], carry
+    return networks.forward(weights, obs, self.output_activation)[-1], carry
 
   def weights(self, carry, prepared):
     del carry
@@ -190,6 +233,12 @@ class PixelPolicy:
   @property
   def num_params(self) -> int:
     return self.layout.size
+
+  @property
+  def penalty_start(self) -> int:
+    """Where in ``h`` the ES's weight-decay penalty starts: after the evolved kernels (the
+    original penalises the Hebbian coefficients only)."""
+    return self.front_end.layout.size if self.evolve_front_end else 0
 
   def init_params(self, key: jax.Array) -> jax.Array:
     front_key, head_key = jax.random.split(key)

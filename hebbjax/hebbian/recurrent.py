@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from hebbjax import layout as layout_lib
+from hebbjax.hebbian import networks
 
 
 def gru_num_params(n_in: int, n_hidden: int, n_out: int) -> int:
@@ -51,7 +52,7 @@ class GRUPolicy:
       r = σ(x W_r + h U_r + b_r)          reset gate
       c = tanh(x W_c + b_c + r ⊙ (h U_c))
       h' = (1 - z) ⊙ c + z ⊙ h
-      output = h' W_out                   [n_out]
+      output = h' W_out                   [n_out], or tanh of it (output_activation)
 
   (Cho et al. 2014, with the reset gate applied after the hidden matrix product, as cuDNN and
   PyTorch do.)
@@ -60,6 +61,8 @@ class GRUPolicy:
     layer_sizes: ``(n_in, n_h, n_out)``.
     init_scale: ES starts from ``U(-init_scale, init_scale)`` parameters; 0: ``1/√n_h``
       (PyTorch's GRU initialisation).
+    output_activation: ``"raw"`` (a linear readout) or ``"tanh"``, as the MLP policies'
+      (:attr:`hebbjax.hebbian.policies.HebbianPolicy.output_activation`).
 
   Layout of ``h`` (:attr:`layout`): ``W = [W_z | W_r | W_c]`` ``[n_in, 3 n_h]``, ``U`` likewise
   ``[n_h, 3 n_h]``, biases ``[3 n_h]``, ``W_out`` ``[n_h, n_out]``.
@@ -67,11 +70,17 @@ class GRUPolicy:
 
   layer_sizes: tuple[int, int, int]
   init_scale: float = 0.0
+  output_activation: str = "raw"
+
+  penalty_start = 0   # the ES's weight-decay penalty covers every weight, as a static net's
 
   def __post_init__(self):
     if len(self.layer_sizes) != 3 or any(int(s) < 1 for s in self.layer_sizes):
       raise ValueError(f"layer_sizes={self.layer_sizes}: expected (n_in, n_hidden, n_out), "
                        "each positive")
+    if self.output_activation not in networks.OUTPUT_ACTIVATIONS:
+      raise ValueError(f"network.output_activation={self.output_activation!r}: expected one "
+                       f"of {', '.join(networks.OUTPUT_ACTIVATIONS)}")
 
   @property
   def layout(self) -> layout_lib.ArrayLayout:
@@ -100,7 +109,8 @@ class GRUPolicy:
     reset = jax.nn.sigmoid(from_input[n:2 * n] + from_hidden[n:2 * n])
     candidate = jnp.tanh(from_input[2 * n:] + reset * from_hidden[2 * n:])
     hidden = (1.0 - update) * candidate + update * hidden
-    return hidden @ w_out, hidden
+    output = hidden @ w_out
+    return (jnp.tanh(output) if self.output_activation == "tanh" else output), hidden
 
   def weights(self, carry, prepared):
     """The (constant) weight matrices ``W`` ``[n_in, 3 n_h]``, ``U``, ``W_out``."""

@@ -33,6 +33,15 @@ FIELDS_ADDED_LATER = {
     "network.recurrent_size": 0,   # the GRU's size; 0 = the Hebbian network's parameter count
     "network.conv_channels": [], "network.conv_kernel": 3, "network.conv_stride": 1,
     "network.conv_front_end": "evolved",
+    # The original code's conventions (issue "The Hebbian half faithful to the original code"):
+    # before them the output layer was tanh, actions tanh(.) again then rescaled, a normal
+    # init's std was init_scale (0.0 here), kernels N(0, 1/fan_in), episodes ended at done only.
+    "network.output_activation": "tanh", "env.action_mode": "tanh_rescale",
+    "network.coefficient_init": "normal", "network.normal_std": 0.0,
+    "network.conv_init": "fan_in", "network.conv_kernels": [], "network.conv_strides": [],
+    "network.conv_pool": 1,
+    "rollout.burn_in_steps": 0, "rollout.grace_steps": 0, "rollout.negative_patience": 0,
+    "rollout.reward": "env",
     "model.positions": "axial",   # what build_model did before the field existed
 }
 

@@ -60,3 +60,38 @@ def test_ant_family_runs_each_body():
                        .total_return)
   assert returns.shape == (2, 1) and np.all(np.isfinite(returns))
   assert returns[0, 0] != returns[1, 0]        # the same policy and key, another body
+
+
+def test_ant_config_runs_with_the_originals_conventions():
+  from hebbjax.configs import dynamics
+  from hebbjax.evolution import rollout
+  config = dynamics.get_config("ant,hebbian")
+  config.network.hidden = (8,)
+  config.rollout.horizon = 6
+  config.rollout.burn_in_steps = 3
+  task = experiment.build_task(config)
+  assert task.policy.output_activation == "tanh" and not task.policy.normalise
+  assert task.rules == rollout.EpisodeRules(3, 201, 30, "forward")
+  returns = evolution.episode_returns(task, task.policy.init_params(jax.random.key(0)),
+                                      jax.random.key(1)[None]).total_return
+  assert np.isfinite(np.asarray(returns)).all()
+
+
+def test_forward_reward_is_the_distance_walked_over_dt():
+  env, params, spec = hebbjax.make_env("brax:ant")
+  policy = hebbjax.StaticPolicy((spec.obs_dim, spec.action_dim), output_activation="tanh")
+  h = 0.3 * jax.random.normal(jax.random.key(0), (policy.num_params,))
+  key = jax.random.key(1)
+  # (done, which this body reports after a few steps, is ignored in the grace period)
+  result = hebbjax.episode_return(h, key, env, params, spec, policy, 10,
+                                  evolution.EpisodeRules(grace_steps=201, reward="forward"))
+  # The same episode by hand: the torso's x before and after, over the control step (0.05 s).
+  obs, state = env.reset(jax.random.split(key, 3)[0], params)
+  x0 = float(state.inner.pipeline_state.x.pos[0, 0])
+  weights = policy.layout.unflatten(h)
+  for _ in range(10):
+    action = np.tanh(np.asarray(obs) @ np.asarray(weights[0]))
+    obs, state, _, _, _ = env.step_env(None, state, jax.numpy.asarray(action), params)
+  x1 = float(state.inner.pipeline_state.x.pos[0, 0])
+  np.testing.assert_allclose(float(result.total_return), (x1 - x0) / env.brax_env.dt,
+                             rtol=1e-3, atol=1e-3)

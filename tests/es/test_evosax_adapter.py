@@ -30,7 +30,8 @@ def run_on_function(es, f, start, generations, seed=0):
   return np.asarray(state.mean)
 
 
-@pytest.mark.parametrize("name,optimizer", [("SNES", ""), ("CMA_ES", ""), ("PGPE", "adam:0.05")])
+@pytest.mark.parametrize("name,optimizer", [("SNES", ""), ("CMA_ES", ""), ("PGPE", "adam:0.05"),
+                                            ("Open_ES", "adam:0.05")])
 def test_maximises_a_shifted_quadratic_to_its_optimum(name, optimizer):
   # hebbjax maximises; evosax minimises: a sign slip would walk away from the optimum.
   target = np.linspace(-1.0, 1.0, 6).astype(np.float32)
@@ -38,6 +39,28 @@ def test_maximises_a_shifted_quadratic_to_its_optimum(name, optimizer):
                        **optimizer_kwargs(optimizer))
   mean = run_on_function(es, lambda h: -jnp.sum((h - target) ** 2), np.zeros(6), 150)
   np.testing.assert_allclose(mean, target, atol=0.1)
+
+
+def test_open_es_step_matches_openai_es_written_out():
+  """evosax's Open_ES through the adapter, one update against its definition (Salimans et al.
+  2017): members m ± σ z, centered ranks of the returns in [-0.5, 0.5], SGD ascent
+  m + lr / (n σ) Σ_k c_k (x_k - m) / σ."""
+  n, lr, sigma = 8, 0.1, 0.3
+  es = EvosaxES.create("Open_ES", population_size=n, num_params=5, sigma_init=sigma,
+                       **optimizer_kwargs(f"sgd:{lr}"))
+  mean = np.linspace(-1.0, 1.0, 5).astype(np.float32)
+  state = es.init(jnp.asarray(mean))
+  population = es.ask(jax.random.key(2), state)
+  members = np.asarray(population.members, np.float64)
+  z = (members - mean) / sigma
+  np.testing.assert_allclose(z[: n // 2], -z[n // 2:], atol=1e-5)      # antithetic
+  returns = np.array([3.0, -1.0, 0.5, 2.0, 7.0, -4.0, 1.0, 0.0], np.float32)
+  new_state, _ = es.tell(state, population, jnp.asarray(returns))
+  ranks = np.empty(n)
+  ranks[np.argsort(returns)] = np.arange(n)
+  centered = ranks / (n - 1) - 0.5
+  want = mean + lr / (n * sigma) * centered @ z
+  np.testing.assert_allclose(np.asarray(new_state.mean), want, rtol=1e-5, atol=1e-6)
 
 
 def test_nonfinite_members_get_the_worst_finite_fitness():

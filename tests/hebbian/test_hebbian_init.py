@@ -45,3 +45,4 @@ def test_config_builds_it_from_the_hebbian_settings():
   assert policy.rule == "ABCD_lr" and policy.layer_sizes == (4, 16, 2)
   assert policy.layout.shapes[:2] == ((4, 16), (16, 2))           # the weights come first
   assert policy.num_params == 576
+  assert policy.penalty_start == 4 * 16 + 16 * 2          # weight decay on the rule only

@@ -44,6 +44,10 @@ def test_gru_steps_match_numpy():
   np.testing.assert_allclose(np.array(outputs), want_out, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(np.array(states), want_states, rtol=1e-5, atol=1e-6)
   assert [w.shape for w in policy.weights(carry, prepared)] == [(3, 15), (5, 15), (5, 2)]
+  squashed = recurrent.GRUPolicy((3, 5, 2), init_scale=0.8, output_activation="tanh")
+  prepared, carry = squashed.start(h, jax.random.key(2))
+  out, _ = squashed.act(prepared, carry, jnp.asarray(inputs[0], jnp.float32))
+  np.testing.assert_allclose(np.asarray(out), np.tanh(want_out[0]), rtol=1e-5, atol=1e-6)
 
 
 def test_matching_hidden_size_is_the_closest_count():
