@@ -21,12 +21,12 @@ up) it is reset in place of ending the episode, the step count and the policy's 
 and the terminating step pays ``respawn_reward`` (default: the environment's own reward).
 
 Brax bodies switch by swapping every array of the system (geometry, masses, inertias) at T
-while the body's state carries over: from step T on the damaged leg's collision capsule is
-shorter, its inertia and mass are the new ones (the link masses the positional pipeline keeps
-in its state are refreshed, :func:`brax_link_masses`). Not re-derived: the pipeline's
-centre-of-mass frames, which carry over from the intact body, so at T the shortened link's
-frame moves to match its new centre of mass in one step, a small jolt rather than a smooth
-change. The leg does not lose a piece gradually, as a real one would.
+while the pipeline's state (link frames and velocities) carries over: from step T on the
+damaged leg's collision capsule is shorter and its inertia the new one. Brax's positional
+pipeline integrates centre-of-mass frames, which carry over as they were; the damaged link's
+frame is derived from them with its new centre-of-mass offset, so it shifts slightly at T
+(the body is not re-initialised). The per-link masses the positional pipeline keeps in its state are
+``mass ** (1 - spring_mass_scale)``, 1 for every link of Brax's ant, so they need no switch.
 """
 
 from __future__ import annotations
@@ -73,21 +73,6 @@ def select(late, before, after):
   return jax.tree.unflatten(jax.tree.structure(before), leaves)
 
 
-def brax_link_masses(state, physics):
-  """``state`` with a Brax body's link masses taken from ``physics``.
-
-  Brax's positional pipeline keeps every link's mass in its state, computed once at reset
-  from the system (``mass ** (1 - spring_mass_scale)``); a body switched mid-episode must bring
-  its own, or a damaged leg would keep its old mass. Other states are returned as they are.
-  """
-  pipeline = getattr(getattr(state, "inner", None), "pipeline_state", None)
-  if not hasattr(pipeline, "mass") or not hasattr(physics, "sys"):
-    return state
-  link = physics.sys
-  mass = link.link.inertia.mass ** (1 - link.spring_mass_scale)
-  return state.replace(inner=state.inner.replace(pipeline_state=pipeline.replace(mass=mass)))
-
-
 class SwitchingEnv:
   """An environment whose physics switch from ``params.before`` to ``params.after`` at step
   ``params.switch_step``, with the ``reset`` / ``step_env`` / ``is_truncated`` calls the
@@ -115,7 +100,6 @@ class SwitchingEnv:
 
   def step_env(self, key: jax.Array, state, action, params: SwitchParams):
     physics = self.physics(state, params)
-    state = brax_link_masses(state, physics)
     obs, new, reward, terminated, info = self.base.step_env(key, state, action, physics)
     if params.respawn:
       fresh_obs, fresh = self.base.reset(jax.random.fold_in(key, 1), physics)
