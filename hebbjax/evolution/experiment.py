@@ -6,6 +6,8 @@ anything is compiled.
 
 from __future__ import annotations
 
+import numbers
+
 import ml_collections
 
 from hebbjax import checks, es as es_lib
@@ -14,6 +16,10 @@ from hebbjax.evolution.task import Task
 from hebbjax.hebbian import conv, policies, rules
 
 NETWORK_KINDS = ("hebbian", "static")
+# Schedules of the built-in ES that its constructor leaves unchecked: a factor <= 0 flips or
+# zeroes the noise scale or step size after the first generation.
+DECAY_FIELDS = ("sigma_decay", "lr_decay")
+LIMIT_FIELDS = ("sigma_limit", "lr_limit")
 FRONT_ENDS = ("evolved", "random")
 
 
@@ -60,19 +66,26 @@ def build_task(config: ml_collections.ConfigDict, family: str = "train_variants"
   ``env.params``.
   """
   checks.one_of("family", family, VARIANT_FIELDS)
-  env, env_params, spec = envs.make_env(config.env.name, **dict(config.env.get("params", {})))
+  params = dict(config.env.get("params", {}))
+  for name, value in params.items():   # a command line's "abc" would fail deep in gymnax
+    if not isinstance(value, numbers.Real):
+      raise ValueError(f"env.params.{name}={value!r}: expected a number")
+  env, env_params, spec = envs.make_env(config.env.name, **params)
   members = variants.parse_family(config.env.get(family, ""), f"env.{family}")
   if members:
     env_params = variants.stack_variants(config.env.name, env_params, members)
-  horizon = int(config.rollout.horizon) or spec.max_steps
+  horizon = config.rollout.horizon
+  if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 0:
+    raise ValueError(f"rollout.horizon={horizon!r}: expected steps per episode >= 0 (0: the "
+                     "environment's own limit)")
+  horizon = int(horizon) or spec.max_steps
   if horizon <= 0:
     raise ValueError(
         f"rollout.horizon={config.rollout.horizon}: {spec.name} has no episode limit, set one"
     )
-  if int(config.rollout.episodes) < 1:
-    raise ValueError(f"rollout.episodes={config.rollout.episodes}: expected at least 1")
-  return Task(env, env_params, spec, build_policy(config, spec), horizon,
-              int(config.rollout.episodes), len(members))
+  episodes = checks.positive_int("rollout.episodes", config.rollout.episodes)
+  return Task(env, env_params, spec, build_policy(config, spec), horizon, episodes,
+              len(members))
 
 
 def build_es(config: ml_collections.ConfigDict, layout=None):
@@ -83,4 +96,13 @@ def build_es(config: ml_collections.ConfigDict, layout=None):
   :mod:`hebbjax.es.evosax_adapter`); each reads only its own ``es.*`` fields.
   ``layout`` (the policy's parameter layout) serves ``es.noise_rank`` and sizes evosax's search.
   """
+  for field in DECAY_FIELDS:
+    value = config.es.get(field)
+    if value is not None and not value > 0:
+      raise ValueError(f"es.{field}={value!r}: expected a factor > 0 applied every generation "
+                       "(1: no decay)")
+  for field in LIMIT_FIELDS:
+    value = config.es.get(field)
+    if value is not None and not value >= 0:
+      raise ValueError(f"es.{field}={value!r}: expected a floor >= 0")
   return es_lib.build(dict(config.es), layout)
