@@ -55,9 +55,11 @@ BAD_COMMAND_LINES = [
      "--export={root}/nodir/best.npz: folder {root}/nodir does not exist"),
     ("eval --workdir={root}/run --export={root}/readonly/best.mat", "is not writable"),
     ("train --config=cartpole_hebbian --workdir={root}/t",
-     "--config: an evolve config (it has an 'es' section), not a train one; run it with `hebbjax evolve`"),
+     "--config: an evolve config (it has an 'es' section), not a train one; run it with "
+     "`hebbjax evolve`"),
     ("evolve --config=duplication --workdir={root}/t",
-     "--config: a train config (it has a 'model' section), not an evolve one; run it with `hebbjax train`"),
+     "--config: a train config (it has a 'model' section), not an evolve one; run it with "
+     "`hebbjax train`"),
     ("train --workdir={root}/run --resume", "an evolve config"),
     ("eval --workdir={root}/run --params={root}/nokeys.npz",
      "{root}/nokeys.npz: not a hebbjax parameter file (no 'layer_sizes'"),
@@ -69,7 +71,8 @@ BAD_COMMAND_LINES = [
     ("eval --workdir={root}/run --params={root}/inf.npz",
      "{root}/inf.npz: h holds 1 non-finite values (NaN or ±inf)"),
     ("eval --workdir={root}/run --params={root}/nan.npz", "h holds 1 non-finite values"),
-    ("eval --workdir={root}/run --params={root}/missing.npz", "--params={root}/missing.npz: no such"),
+    ("eval --workdir={root}/run --params={root}/missing.npz",
+     "--params={root}/missing.npz: no such"),
     ("eval --workdir={root}/badjson", "{root}/badjson/config.json: not valid JSON"),
     ("evolve --workdir={root}/badjson --resume", "{root}/badjson/config.json: not valid JSON"),
     ("eval --workdir={root}/afile", "--workdir={root}/afile: is a file, expected a run folder"),
