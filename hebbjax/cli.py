@@ -4,7 +4,8 @@
                    [--distributed [--coordinator_address HOST:PORT --num_processes N
                                    --process_id I]]                            (multi-host)
     hebbjax train  --config duplication[:lsh1|lsh2|lsh4|full] | bytes_lm[:4k|16k|64k]
-                   [--workdir runs/NAME] [--resume] [--config.F=V ...]
+                   [--workdir runs/NAME] [--config.F=V ...]
+    hebbjax evolve|train --workdir runs/NAME --resume [--config.run.F=V ...]
     hebbjax eval   --workdir runs/NAME [--episodes 10] [--seed 0] [--plot]     (evolve runs)
                    [--params FILE.npz|.mat] [--export FILE.npz|.mat]
                    [--attention full,lsh1,lsh2,lsh4,lsh8] [--batches 4]         (train runs)
@@ -12,14 +13,22 @@
     hebbjax CMD --help                  (every flag of CMD, with its default)
 
 ``--config`` takes a path to a ``.py`` file with ``get_config()`` or the name of a shipped
-config (``hebbjax/configs``); any field can be overridden as ``--config.es.population_size=512``.
+config (``hebbjax/configs``); any field can be overridden as ``--config.es.population_size=512``
+(``--config.env.params.NAME=V`` adds an environment parameter, ``--config.es.member_batch=None``
+evaluates the whole population at once). ``--resume`` continues from the run's saved config with
+the overrides given now. Every error is one line (exit code 2); Ctrl-C prints where the run
+stopped and the command that resumes it (exit code 130).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
 import pathlib
+import shlex
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from absl import flags
 from ml_collections import config_flags
@@ -57,7 +66,19 @@ def _resolve_config_args(args: Sequence[str]) -> list[str]:
   return out
 
 
-def _evolve(fv):
+def _workdir(fv, command: str) -> str:
+  """``--workdir``, else ``runs/<config name>`` (on ``--resume`` without ``--config``: the default
+  config's name)."""
+  if fv.workdir:
+    return fv.workdir
+  filename = fv["config"].config_filename
+  filename = filename if isinstance(filename, str) else None   # the saved config's flag: none
+  if command == "train" and not filename:
+    raise ValueError("--workdir: required with --resume (the run to continue)")
+  return f"runs/{pathlib.Path(filename or DEFAULT_CONFIG).stem}"
+
+
+def _evolve(fv, overridden):
   if fv.distributed:
     from hebbjax.run import distributed
     distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
@@ -65,20 +86,21 @@ def _evolve(fv):
     raise ValueError("--coordinator_address/--num_processes/--process_id: only with "
                      "--distributed")
   from hebbjax.commands import evolve
-  config = fv.config
-  workdir = fv.workdir or f"runs/{pathlib.Path(fv['config'].config_filename).stem}"
-  evolve.evolve(config, workdir, resume=fv.resume)
+  evolve.evolve(fv.config, _workdir(fv, "evolve"), resume=fv.resume,
+                overridden=overridden if fv.resume else None)
 
 
-def _train(fv):
+def _train(fv, overridden):
   from hebbjax.commands import train
   if fv.config is None:
-    raise ValueError("--config: required, e.g. --config duplication or --config bytes_lm:16k")
-  workdir = fv.workdir or f"runs/{pathlib.Path(fv['config'].config_filename).stem}"
-  train.train(fv.config, workdir, resume=fv.resume)
+    raise ValueError("--config: required, e.g. --config duplication or --config bytes_lm:16k "
+                     "(or --workdir DIR --resume to continue a run)")
+  train.train(fv.config, _workdir(fv, "train"), resume=fv.resume,
+              overridden=overridden if fv.resume else None)
 
 
-def _eval(fv):
+def _eval(fv, overridden):
+  del overridden
   from hebbjax.run import workdir as workdir_lib
   if not fv.workdir:
     raise ValueError("--workdir: required (the directory of a run made by `hebbjax evolve` "
@@ -92,7 +114,8 @@ def _eval(fv):
                     params=fv.params, export=fv.export)
 
 
-def _sample(fv):
+def _sample(fv, overridden):
+  del overridden
   from hebbjax.commands import sample
   if not fv.workdir:
     raise ValueError("--workdir: required (the directory of a byte-level `hebbjax train` run)")
@@ -100,21 +123,55 @@ def _sample(fv):
                 seed=fv.seed)
 
 
-def _define_run(default_config: str | None):
+def _define_run(default_config: str | None, command: str):
   def define(fv, args):
-    default = (str(pathlib.Path(hebbjax.configs.__file__).parent / f"{default_config}.py")
-               if default_config else None)
-    config_flags.DEFINE_config_file("config", default, "Config file or shipped config name.",
-                                    flag_values=fv, sys_argv=args)
+    saved = _resume_base(command, args, default_config)
+    if saved is not None:   # --resume without --config: the run's own config, overridden now
+      config_flags.DEFINE_config_dict("config", saved, "The resumed run's saved config.",
+                                      flag_values=fv, sys_argv=args)
+    else:
+      default = (str(pathlib.Path(hebbjax.configs.__file__).parent / f"{default_config}.py")
+                 if default_config else None)
+      config_flags.DEFINE_config_file("config", default, "Config file or shipped config name.",
+                                      flag_values=fv, sys_argv=args)
     flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).",
                         flag_values=fv)
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last "
-                      "checkpoint.", flag_values=fv)
+                      "checkpoint, with its saved config and the --config.FIELD=VALUE overrides "
+                      "given now (run.* fields; see the README).", flag_values=fv)
   return define
 
 
+def _resume_base(command: str, args: Sequence[str], default_config: str | None):
+  """The saved config of the run to resume when ``--resume`` comes without ``--config`` (the
+  overrides given now are parsed against it), else None."""
+  if not _flag(args, "resume", boolean=True) or _flag(args, "config") is not None:
+    return None
+  workdir = _flag(args, "workdir") or (f"runs/{default_config}" if default_config else None)
+  if workdir is None:
+    raise ValueError("--workdir: required with --resume (the run to continue)")
+  module = importlib.import_module(f"hebbjax.commands.{command}")
+  return module.saved_config(workdir)
+
+
+def _flag(args: Sequence[str], name: str, *, boolean: bool = False):
+  """The last value of ``--name`` in ``args`` before absl parses them (``--name=V``, ``--name V``;
+  booleans also ``--name`` / ``--noname``), else None."""
+  value = None
+  for i, arg in enumerate(args):
+    if boolean and arg in (f"--{name}", f"--no{name}"):
+      value = arg == f"--{name}"
+    elif arg.startswith(f"--{name}="):
+      value = arg.split("=", 1)[1]
+      if boolean:
+        value = value.lower() in ("1", "true", "t", "yes", "y")
+    elif arg == f"--{name}" and i + 1 < len(args):
+      value = args[i + 1]
+  return value
+
+
 def _define_evolve(fv, args):
-  _define_run(DEFAULT_CONFIG)(fv, args)
+  _define_run(DEFAULT_CONFIG, "evolve")(fv, args)
   flags.DEFINE_bool("distributed", False, "Join a multi-process job (jax.distributed): the "
                     "population is split over every process's devices; process 0 writes the "
                     "metrics. Auto-detects TPU pods and SLURM unless the three flags below are "
@@ -158,7 +215,7 @@ def _define_sample(fv, args):
 
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "evolve": (_define_evolve, _evolve),
-    "train": (_define_run(None), _train),
+    "train": (_define_run(None, "train"), _train),
     "eval": (_define_eval, _eval),
     "sample": (_define_sample, _sample),
 }
@@ -167,8 +224,8 @@ SUMMARIES = {
                "[--config.FIELD=VALUE ...]",
                "Evolve Hebbian rules (or static weights) with an evolution strategy; writes "
                "config.json, metrics.jsonl, checkpoints, fitness.png and best_params.npz."),
-    "train": ("hebbjax train --config NAME_OR_PATH [--workdir DIR] [--resume] "
-              "[--config.FIELD=VALUE ...]",
+    "train": ("hebbjax train --config NAME_OR_PATH [--workdir DIR] [--config.FIELD=VALUE ...]"
+              " | --workdir DIR --resume [--config.run.FIELD=VALUE ...]",
               "Train a Reformer language model (duplication task or bytes); writes "
               "config.json, metrics.jsonl, checkpoints and loss.png."),
     "eval": ("hebbjax eval --workdir DIR [flags]",
@@ -188,7 +245,6 @@ def _shipped_configs() -> list[str]:
 
 def _config_fields(path: str) -> list[str]:
   """``field = value`` lines of the config file at ``path`` (its defaults)."""
-  import importlib.util
   spec = importlib.util.spec_from_file_location("_help_config", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -213,7 +269,7 @@ def command_help(command: str) -> str:
     flag = fv[name]
     default = flag.default_as_str if flag.default is not None else "none"
     if name == "config":
-      default = DEFAULT_CONFIG if command == "evolve" else "none (required)"
+      default = DEFAULT_CONFIG if command == "evolve" else "none (required unless --resume)"
     lines.append(f"  --{name}: {flag.help} (default: {default})")
   if command in ("evolve", "train"):
     lines += ["", "--config takes a shipped config (" + ", ".join(_shipped_configs()) +
@@ -236,6 +292,90 @@ def _one_line(error: Exception) -> str:
   return lines[0]
 
 
+# Config sections that take keys the shipped config does not list (gymnax EnvParams fields:
+# --config.env.params.gravity=9.8), and fields that may be set to None from the command line.
+OPEN_SECTIONS = ("env.params.",)
+NULLABLE_FIELDS = ("es.member_batch",)
+_CONFIG_PREFIX = "--config."
+
+
+def _parse_value(text: str):
+  """A command-line value as Python reads it (``9.8``, ``True``, ``(8, 8)``), else the text."""
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def _split_overrides(args: Sequence[str]
+                     ) -> tuple[list[str], dict[str, list[str]], dict[str, Any]]:
+  """``(args for absl, {overridden field: values given}, assignments made after parsing)``.
+
+  ml_collections can neither add a key to an empty section (``env.params``) nor parse ``None``
+  for an integer field; those overrides are taken out here and assigned once the config is
+  parsed.
+  """
+  kept, given, late = [], {}, {}
+  for arg in args:
+    if not arg.startswith(_CONFIG_PREFIX):
+      kept.append(arg)
+      continue
+    field, has_value, value = arg[len(_CONFIG_PREFIX):].partition("=")
+    given.setdefault(field, []).append(value)
+    if has_value and field.startswith(OPEN_SECTIONS):
+      late[field] = _parse_value(value)
+    elif has_value and field in NULLABLE_FIELDS and value == "None":
+      late[field] = None
+    else:
+      kept.append(arg)
+  return kept, given, late
+
+
+def _refuse_repeated_tuples(config, given: dict[str, list[str]]) -> None:
+  """A tuple field given twice is refused: ml_collections would join the two tuples
+  (``(32,)`` then ``(16,)`` -> ``(32, 16)``); a repeated scalar keeps the last value."""
+  for field, values in given.items():
+    if len(values) < 2 or field.startswith(OPEN_SECTIONS):
+      continue
+    value = config
+    for part in field.split("."):
+      value = value[part]
+    if isinstance(value, (tuple, list)):
+      raise ValueError(f"--config.{field}: given {len(values)} times ({', '.join(values)}); give "
+                       f"a tuple once, e.g. --config.{field}='(32, 16)'")
+
+
+def _assign(config, assignments: dict[str, Any]) -> None:
+  for field, value in assignments.items():
+    *parents, name = field.split(".")
+    section = config
+    for parent in parents:
+      section = section[parent]
+    with section.unlocked():
+      section[name] = value
+
+
+def _interrupted(command: str, fv, interrupt: KeyboardInterrupt) -> str:
+  """The one line printed on Ctrl-C: where the run stopped and the command that resumes it."""
+  if command not in ("evolve", "train"):
+    return "interrupted"
+  try:
+    workdir = _workdir(fv, command)
+  except Exception:  # noqa: BLE001  (Ctrl-C before the flags were parsed)
+    return "interrupted"
+  if not (pathlib.Path(workdir) / "config.json").exists():
+    return "interrupted before the run started; nothing to resume"
+  step, checkpoint = getattr(interrupt, "step", None), getattr(interrupt, "checkpoint", None)
+  where = "" if step is None else f" at step {step} (" + (
+      f"last checkpoint: step {checkpoint}" if checkpoint else "before the first checkpoint") + ")"
+  extra = [f"--{name}={fv[name].value}" for name in ("coordinator_address", "num_processes",
+                                                    "process_id") if fv[name].present]
+  extra = (["--distributed"] if command == "evolve" and fv.distributed else []) + extra
+  resume = " ".join(["hebbjax", command, f"--workdir={shlex.quote(str(workdir))}", "--resume",
+                     *extra])
+  return f"interrupted{where}; resume with: {resume}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv if argv is None else argv)
   if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
@@ -252,16 +392,26 @@ def main(argv: Sequence[str] | None = None) -> int:
   define, run = COMMANDS[command]
   fv = flags.FlagValues()
   try:
-    args = [f"hebbjax {command}", *_resolve_config_args(argv[2:])]
+    args, given, late = _split_overrides(_resolve_config_args(argv[2:]))
+    args = [f"hebbjax {command}", *args]
     try:
       define(fv, args)
       fv(args)
+      if given:
+        _refuse_repeated_tuples(fv.config, given)
+      if late:
+        _assign(fv.config, late)
     except (KeyError, AttributeError) as error:  # ml_collections: override of a missing field
       raise ValueError(f"--config: no such field {error}") from None
-    run(fv)
+    run(fv, list(given))
+  except KeyboardInterrupt as interrupt:
+    print(f"hebbjax {command}: {_interrupted(command, fv, interrupt)}", file=sys.stderr)
+    return 130
   except (flags.Error, ValueError) as error:
-    message = _one_line(error)
-    print(f"hebbjax {command}: error: {message}", file=sys.stderr)
+    print(f"hebbjax {command}: error: {_one_line(error)}", file=sys.stderr)
+    return 2
+  except OSError as error:   # a file system that refuses a write midway: say which file
+    print(f"hebbjax {command}: error: {_one_line(error)}", file=sys.stderr)
     return 2
   return 0
 

@@ -69,6 +69,9 @@ def check_inputs(q, k, v, mask) -> None:
     raise ValueError(
         f"shapes {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}: expected [length, dim] "
         "query/key and [length, dim_v] values of one sequence (vmap over batch and heads)")
+  if q.shape[0] == 0:
+    raise ValueError(f"shapes {tuple(q.shape)}, {tuple(v.shape)}: length 0; expected at least "
+                     "one token")
   if q.shape[1] != k.shape[1]:
     raise ValueError(f"query dim {q.shape[1]} != key dim {k.shape[1]}")
   if mask is not None and mask.shape != q.shape[:1]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from hebbjax.envs import variants
 from hebbjax.evolution import adaptation, driver, experiment, generation, rollout, task as task_lib
-from hebbjax.run import weight_plots, workdir as workdir_lib
+from hebbjax.run import files, lock, weight_plots, workdir as workdir_lib
 
 
 VARIANTS_FILE = "variants.json"
@@ -22,22 +23,33 @@ def evaluate(workdir, *, episodes: int = 10, seed: int = 0, plot: bool = False,
              params: str | None = None, export: str | None = None) -> np.ndarray:
   """Prints and returns the returns of ``episodes`` episodes of a run's best parameters.
 
+  Every input is checked before any work. Writing into the run folder (``weights.png``, the
+  variant results, an export there) holds the folder's lock, so a live run there is not
+  written over.
+
   Args:
     params: evaluate this exported file (``.npz``/``.mat``) instead of the run's best.
     export: also write the evaluated parameters with their layout to this ``.npz``/``.mat``.
   """
   if episodes < 1:
     raise ValueError(f"--episodes={episodes}: expected at least 1")
-  if export and not export.endswith((".npz", ".mat")):
-    raise ValueError(f"--export={export}: expected a .npz or .mat path")
+  if export:
+    if not export.endswith((".npz", ".mat")):
+      raise ValueError(f"--export={export}: expected a .npz or .mat path")
+    files.check_output_file("--export", export)
+  if params and not pathlib.Path(params).is_file():
+    raise ValueError(f"--params={params}: no such file")
   config = workdir_lib.load_config(workdir)
+  into_run = export and pathlib.Path(export).resolve().parent == pathlib.Path(workdir).resolve()
+  writes = plot or into_run or any(config.env.get(f, "") for f in experiment.VARIANT_FIELDS)
+  with (lock.hold(workdir, create=False) if writes else contextlib.nullcontext()):
+    return _evaluate(workdir, config, episodes, seed, plot, params, export)
+
+
+def _evaluate(workdir, config, episodes, seed, plot, params, export) -> np.ndarray:
   task = experiment.build_task(config)
-  if params:
-    if not pathlib.Path(params).exists():
-      raise ValueError(f"--params={params}: no such file")
-    h = driver.load_params_for(params, task, config)
-  else:
-    h = driver.load_best(workdir, task, config)
+  h = driver.load_params_for(params, task, config) if params else \
+      driver.load_best(workdir, task, config)
   if export:
     driver.save_params_of(export, h, task, config)
     print(f"parameters with their layout: {export}")
@@ -50,16 +62,27 @@ def evaluate(workdir, *, episodes: int = 10, seed: int = 0, plot: bool = False,
   if any(config.env.get(f, "") for f in experiment.VARIANT_FIELDS):
     evaluate_families(workdir, config, h, keys)
   if plot:
-    single = task_lib.variant_task(task, 0)
-    _, trace = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
-        h, k, single.env, single.env_params, single.spec, single.policy, single.horizon,
-        single.rules)))(
-            keys[:PLOTTED_EPISODES])
-    out = pathlib.Path(workdir) / "weights.png"
-    weight_plots.plot_episode(jax.device_get(trace), out,
-                              title=f"{config.network.kind} {config.env.name}")
-    print(f"weights picture: {out}")
+    plot_weights(workdir, config, task, h, keys[:PLOTTED_EPISODES])
   return returns
+
+
+def plot_weights(workdir, config, task, h, keys) -> pathlib.Path:
+  """``weights.png`` of ``len(keys)`` episodes, with a line per stage (the rollout compiles,
+  the projection of every step's weights takes a moment on large networks)."""
+  single = task_lib.variant_task(task, 0)
+  print(f"weights picture: rolling out {len(keys)} episodes...", flush=True)
+  _, trace = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
+      h, k, single.env, single.env_params, single.spec, single.policy, single.horizon,
+      single.rules)))(keys)
+  trace = jax.device_get(trace)
+  steps = int(np.asarray(trace.alive).sum())
+  weights = sum(int(np.prod(np.shape(w)[2:])) for w in trace.weights)
+  print(f"weights picture: projecting {steps} steps x {weights} weights on 2 principal "
+        "components and drawing...", flush=True)
+  out = pathlib.Path(workdir) / "weights.png"
+  weight_plots.plot_episode(trace, out, title=f"{config.network.kind} {config.env.name}")
+  print(f"weights picture: {out}")
+  return out
 
 
 def evaluate_families(workdir, config, h, keys) -> dict:
@@ -85,7 +108,7 @@ def evaluate_families(workdir, config, h, keys) -> dict:
                                "reward_per_step": per_step.mean(axis=0).tolist()}
       print(f"  {family:5s} {name:32s} return {r.mean():8.1f} ± {r.std():.1f}")
   workdir = pathlib.Path(workdir)
-  (workdir / VARIANTS_FILE).write_text(json.dumps(results))
+  files.write_text(workdir / VARIANTS_FILE, json.dumps(results))
   weight_plots.plot_reward_per_step(results, workdir / REWARD_PLOT,
                                     title=f"{config.network.kind} {config.env.name}")
   print(f"per-variant results: {workdir / VARIANTS_FILE}; rewards per step: "

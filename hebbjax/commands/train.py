@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import ml_collections
 
-from hebbjax.lm.trainer import Trainer  # noqa: F401  (hebbjax.commands.train.Trainer, as before)
+from hebbjax.lm.trainer import Trainer
 from hebbjax.run import loop, workdir as workdir_lib
 
 
-def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -> dict[str, Any]:
-  """Runs (or resumes) a training run in ``workdir``; returns the final state."""
-  trainer = Trainer(config)
-  workdir = workdir_lib.prepare(workdir, config, resume=resume)
-  state, _ = loop.run_loop(trainer, workdir, resume=resume)
+def saved_config(workdir) -> ml_collections.ConfigDict:
+  """The config of the training run in ``workdir``, with the fields added since it started."""
+  return workdir_lib.saved_config(workdir)
+
+
+def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False,
+          overridden: Optional[Sequence[str]] = None) -> dict[str, Any]:
+  """Runs (or resumes) a training run in ``workdir``; returns the final state.
+
+  ``config`` is validated before ``workdir`` is touched.
+
+  Args:
+    resume: continue the run in ``workdir``; ``config`` must not change its trajectory.
+    overridden: when resuming, the fields given now (the command line's ``--config.F=V``): only
+      those are taken from ``config``, every other field from the saved run. None: ``config``
+      is the whole config.
+  """
+  if resume and overridden is not None:
+    config = workdir_lib.resume_config(workdir, config, overridden)
+  state, _ = loop.run(Trainer(config), config, workdir, resume=resume)
   return state

@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from hebbjax.es import base as es_base
+from hebbjax import checks
 from hebbjax.evolution import experiment, generation
 from hebbjax.evolution.task import Task
 from hebbjax.hebbian import params_io
-from hebbjax.run import checkpoints, distributed, metrics as metrics_lib, plots, progress
+from hebbjax.run import checkpoints, distributed, loop, metrics as metrics_lib, plots, progress
 from hebbjax.run import workdir as workdir_lib
 
 BEST_PARAMS_FILE = "best_params.npz"
@@ -29,13 +29,6 @@ RULE_KINDS = ("hebbian", "hebbian_init")   # network kinds whose parameters incl
 PROGRESS_FIELDS = (("best", "fitness_max", ".1f"), ("mean", "fitness_mean", ".1f"),
                    ("steps/s", "env_steps_per_s", ",.0f"), ("eval", "eval_return_mean", ".1f"),
                    ("nonfinite", "nonfinite", "count"))
-
-
-def added_later() -> dict[str, Any]:
-  """Config fields an evolve run may lack because they came later, with the values that
-  reproduce such runs (see :func:`hebbjax.run.workdir.prepare`): every registered strategy's
-  ``es.*`` fields at their defaults."""
-  return {f"es.{name}": value for name, value in es_base.field_defaults().items()}
 
 
 def initial_state(config: ml_collections.ConfigDict, task: Task, es) -> dict[str, Any]:
@@ -101,20 +94,19 @@ class EvolveDriver:
   unit = "gen"
 
   def __init__(self, config: ml_collections.ConfigDict):
+    workdir_lib.require_kind(config, "evolve")
     self.config = config
+    run = config.run
+    self.num_steps, self.checkpoint_every, self.max_checkpoints = loop.schedule(
+        run, "num_generations")
+    self.eval_every = checks.positive_int("run.eval_every", run.eval_every)
+    self.eval_episodes = checks.positive_int("run.eval_episodes", run.eval_episodes)
     self.task = experiment.build_task(config)
     self.es = experiment.build_es_for(config, self.task)
-    run = config.run
-    for field in ("eval_every", "eval_episodes", "checkpoint_every"):
-      if int(run[field]) < 1:
-        raise ValueError(f"run.{field}={run[field]}: expected a positive integer")
-    self.num_steps = int(run.num_generations)
-    self.checkpoint_every = int(run.checkpoint_every)
-    self.max_checkpoints = int(run.get("max_checkpoints", 3))
     self.label = f"{config.network.kind} {config.env.name}"
-    self.eval_every, self.eval_episodes = int(run.eval_every), int(run.eval_episodes)
     self.target = float(run.target_return) if run.get("stop_at_target", False) else None
-    self.target_patience = int(run.get("target_patience", 1))
+    self.target_patience = checks.positive_int("run.target_patience",
+                                               run.get("target_patience", 1))
     # Several processes always share the population: each runs only its devices' members.
     sharded = run.get("shard_population", False) or jax.process_count() > 1
     self.mesh = generation.population_mesh() if sharded else None

@@ -7,6 +7,8 @@ reads as the value that reproduces that run (:func:`setting`).
 
 from __future__ import annotations
 
+import numbers
+
 import ml_collections
 
 from hebbjax import checks, es as es_lib
@@ -17,6 +19,10 @@ from hebbjax.hebbian import conv, networks, policies, rules
 from hebbjax.run import workdir
 
 NETWORK_KINDS = ("hebbian", "static", "recurrent", "hebbian_init")
+# Schedules of the built-in ES that its constructor leaves unchecked: a factor <= 0 flips or
+# zeroes the noise scale or step size after the first generation.
+DECAY_FIELDS = ("sigma_decay", "lr_decay")
+LIMIT_FIELDS = ("sigma_limit", "lr_limit")
 FRONT_ENDS = ("evolved", "random")
 # "auto": the original's convention for the environment: "tanh" for Brax bodies (its Bullet
 # bodies), "raw" otherwise.
@@ -110,21 +116,27 @@ def build_task(config: ml_collections.ConfigDict, family: str = "train_variants"
   ``env.params``.
   """
   checks.one_of("family", family, VARIANT_FIELDS)
+  params = dict(config.env.get("params", {}))
+  for name, value in params.items():   # a command line's "abc" would fail deep in gymnax
+    if not isinstance(value, numbers.Real):
+      raise ValueError(f"env.params.{name}={value!r}: expected a number")
   env, env_params, spec = envs.make_env(config.env.name,
-                                        action_mode=setting(config, "env.action_mode"),
-                                        **dict(config.env.get("params", {})))
+                                        action_mode=setting(config, "env.action_mode"), **params)
   members = variants.parse_family(config.env.get(family, ""), f"env.{family}")
   if members:
     env_params = variants.stack_variants(config.env.name, env_params, members)
-  horizon = int(config.rollout.horizon) or spec.max_steps
+  horizon = config.rollout.horizon
+  if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 0:
+    raise ValueError(f"rollout.horizon={horizon!r}: expected steps per episode >= 0 (0: the "
+                     "environment's own limit)")
+  horizon = int(horizon) or spec.max_steps
   if horizon <= 0:
     raise ValueError(
         f"rollout.horizon={config.rollout.horizon}: {spec.name} has no episode limit, set one"
     )
-  if int(config.rollout.episodes) < 1:
-    raise ValueError(f"rollout.episodes={config.rollout.episodes}: expected at least 1")
-  return Task(env, env_params, spec, build_policy(config, spec), horizon,
-              int(config.rollout.episodes), len(members), build_rules(config, spec))
+  episodes = checks.positive_int("rollout.episodes", config.rollout.episodes)
+  return Task(env, env_params, spec, build_policy(config, spec), horizon, episodes,
+              len(members), build_rules(config, spec))
 
 
 def build_es(config: ml_collections.ConfigDict, layout=None, *, penalty_start: int = 0):
@@ -137,6 +149,15 @@ def build_es(config: ml_collections.ConfigDict, layout=None, *, penalty_start: i
   ``penalty_start`` (the policy's) keeps a pixel policy's kernels out of ``es.l2_coeff``'s
   penalty.
   """
+  for field in DECAY_FIELDS:
+    value = config.es.get(field)
+    if value is not None and not value > 0:
+      raise ValueError(f"es.{field}={value!r}: expected a factor > 0 applied every generation "
+                       "(1: no decay)")
+  for field in LIMIT_FIELDS:
+    value = config.es.get(field)
+    if value is not None and not value >= 0:
+      raise ValueError(f"es.{field}={value!r}: expected a floor >= 0")
   return es_lib.build(dict(config.es), layout, penalty_start=penalty_start)
 
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 import math
+import pathlib
+import zipfile
 from typing import Sequence
 
 import numpy as np
 
 from hebbjax import layout as layout_lib
 from hebbjax.hebbian import rules as rules_lib
+from hebbjax.run import files
 
 
 def to_original(h, layer_sizes: Sequence[int], rule: str) -> np.ndarray:
@@ -99,17 +102,19 @@ def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "
     import scipy.io
     shapes = np.empty(len(arrays), dtype=object)
     shapes[:] = [np.asarray(a.shape, np.float64)[None] for a in arrays]
-    scipy.io.savemat(path, {
-        **common, "h": np.concatenate([a.ravel(order="F") for a in arrays])[:, None],
-        "shapes": shapes, "coefficient_names": np.asarray(names, dtype=object),
-        **{f"layer{k + 1}": a for k, a in enumerate(arrays)},
-    }, do_compression=True)
+    with files.atomic_open(path, "wb") as f:
+      scipy.io.savemat(f, {
+          **common, "h": np.concatenate([a.ravel(order="F") for a in arrays])[:, None],
+          "shapes": shapes, "coefficient_names": np.asarray(names, dtype=object),
+          **{f"layer{k + 1}": a for k, a in enumerate(arrays)},
+      }, do_compression=True)
     return
   if not str(path).endswith(".npz"):
     raise ValueError(f"path={path}: expected a .npz or .mat file")
-  np.savez(path, h=h, coefficient_names=np.asarray(names, dtype=str),
-           shapes=np.asarray(json.dumps([list(a.shape) for a in arrays])), **common,
-           **{f"layer_{k}": a for k, a in enumerate(arrays)})
+  with files.atomic_open(path, "wb") as f:
+    np.savez(f, h=h, coefficient_names=np.asarray(names, dtype=str),
+             shapes=np.asarray(json.dumps([list(a.shape) for a in arrays])), **common,
+             **{f"layer_{k}": a for k, a in enumerate(arrays)})
 
 
 def load_params(path) -> dict:
@@ -118,36 +123,75 @@ def load_params(path) -> dict:
   Returns:
     ``{"h", "layer_sizes", "kind", "rule", "shapes"}`` with ``h`` in hebbjax's (row-major)
     order, rebuilt from the file's vector and checked against its separately stored arrays.
+
+  Raises:
+    ValueError: one line naming the file: not there, unreadable (damaged, not ``.npz``/``.mat``),
+      a field missing, values that are not finite, or ``h`` and the arrays disagree.
   """
-  if str(path).endswith(".mat"):
-    import scipy.io
-    data = scipy.io.loadmat(path)
-    sizes = tuple(int(s) for s in np.ravel(data["layer_sizes"]))
-    kind, rule = _mat_string(data["kind"]), _mat_string(data.get("rule", ""))
-    shapes = [tuple(int(d) for d in np.ravel(s)) for s in np.ravel(data["shapes"])]
-    flat, arrays, offset = np.ravel(data["h"]).astype(np.float32), [], 0
-    for shape in shapes:
-      n = math.prod(shape)
-      arrays.append(flat[offset:offset + n].reshape(shape, order="F"))
-      offset += n
-    # MATLAB drops trailing singleton dimensions: compare through the stored shape.
-    stored = [np.asarray(data[f"layer{k + 1}"]).reshape(shape) for k, shape in enumerate(shapes)]
-  else:
-    with np.load(path) as data:
-      sizes = tuple(int(s) for s in data["layer_sizes"])
-      kind, rule = str(data["kind"]), str(data["rule"])
-      flat = np.asarray(data["h"], np.float32)
-      shapes = [tuple(s) for s in json.loads(str(data["shapes"]))]
-      arrays = [np.asarray(a) for a in layout_lib.ArrayLayout(tuple(shapes)).unflatten(flat)]
-      stored = [data[f"layer_{k}"] for k in range(len(shapes))]
-  if sum(a.size for a in arrays) != flat.size:
+  if not pathlib.Path(path).is_file():
+    raise ValueError(f"{path}: no such file")
+  try:
+    read = _read_mat if str(path).endswith(".mat") else _read_npz
+    sizes, kind, rule, shapes, flat, stored, order = read(path)
+  except _MissingField as missing:
+    raise ValueError(f"{path}: not a hebbjax parameter file (no {missing.args[0]!r}; write "
+                     "one with `hebbjax eval --export` or hebbjax.save_params)") from None
+  except Exception as error:  # noqa: BLE001  (zipfile, scipy, NumPy and JSON each raise their own)
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    raise ValueError(f"{path}: not a readable .npz/.mat parameter file "
+                     f"({type(error).__name__}{': ' + reason if reason else ''})") from None
+  if sum(math.prod(s) for s in shapes) != flat.size:
     raise ValueError(f"{path}: h has {flat.size} values, its shapes {shapes} hold "
-                     f"{sum(a.size for a in arrays)}")
+                     f"{sum(math.prod(s) for s in shapes)}")
+  bad = int(flat.size - np.isfinite(flat).sum())
+  if bad:
+    raise ValueError(f"{path}: h holds {bad} non-finite values (NaN or ±inf); evolved parameters "
+                     "are finite")
+  arrays, offset = [], 0
+  for shape in shapes:   # .mat: each array flattened column-major (see save_params)
+    n = math.prod(shape)
+    arrays.append(flat[offset:offset + n].reshape(shape, order=order))
+    offset += n
   for k, (a, b) in enumerate(zip(arrays, stored)):
+    if np.shape(b) != a.shape and np.size(b) == a.size:
+      b = np.reshape(b, a.shape)   # MATLAB drops trailing singleton dimensions
     if not np.array_equal(a, b):
       raise ValueError(f"{path}: h and layer {k + 1} disagree; the file was edited inconsistently")
   h = np.concatenate([a.ravel() for a in arrays]).astype(np.float32)
   return {"h": h, "layer_sizes": sizes, "kind": kind, "rule": rule, "shapes": tuple(shapes)}
+
+
+class _MissingField(KeyError):
+  """A field :func:`save_params` writes is not in the file."""
+
+
+def _get(data, key):
+  if key not in data:
+    raise _MissingField(key)
+  return data[key]
+
+
+def _read_mat(path):
+  import scipy.io
+  data = scipy.io.loadmat(path)
+  sizes = tuple(int(s) for s in np.ravel(_get(data, "layer_sizes")))
+  kind, rule = _mat_string(_get(data, "kind")), _mat_string(data.get("rule", ""))
+  shapes = [tuple(int(d) for d in np.ravel(s)) for s in np.ravel(_get(data, "shapes"))]
+  flat = np.ravel(_get(data, "h")).astype(np.float32)
+  stored = [np.asarray(_get(data, f"layer{k + 1}")) for k in range(len(shapes))]
+  return sizes, kind, rule, shapes, flat, stored, "F"
+
+
+def _read_npz(path):
+  if not zipfile.is_zipfile(path):   # np.load would try it as a pickle and say so
+    raise ValueError("not a zip archive: damaged, or another format")
+  with np.load(path) as data:
+    sizes = tuple(int(s) for s in _get(data, "layer_sizes"))
+    kind, rule = str(_get(data, "kind")), str(_get(data, "rule"))
+    flat = np.asarray(_get(data, "h"), np.float32)
+    shapes = [tuple(s) for s in json.loads(str(_get(data, "shapes")))]
+    stored = [np.asarray(_get(data, f"layer_{k}")) for k in range(len(shapes))]
+  return sizes, kind, rule, shapes, flat, stored, "C"
 
 
 def _mat_string(value) -> str:

@@ -24,6 +24,7 @@ import dataclasses
 from typing import NamedTuple, Optional, Sequence
 
 import jax
+import numpy as np
 
 from hebbjax import layout as layout_lib
 
@@ -121,6 +122,13 @@ def fold_rule(coefficients: jax.Array, rule: str) -> FoldedRule:
   return FoldedRule(a=scale(named["A"]), b=b, c=c, d=d)
 
 
+def _check_layer(weights, pre, post) -> None:
+  shapes = tuple(tuple(np.shape(x)) for x in (weights, pre, post))
+  if len(shapes[0]) != 2 or shapes[1:] != ((shapes[0][0],), (shapes[0][1],)):
+    raise ValueError(f"weights, pre, post: shapes {shapes[0]}, {shapes[1]}, {shapes[2]}; expected "
+                     "[n_pre, n_post], [n_pre], [n_post] (vmap over a batch)")
+
+
 def apply_folded_rule(
     weights: jax.Array, pre: jax.Array, post: jax.Array, folded: FoldedRule
 ) -> jax.Array:
@@ -134,7 +142,12 @@ def apply_folded_rule(
 
   Returns:
     The updated weights, ``[n_pre, n_post]``.
+
+  Raises:
+    ValueError: shapes that are not ``[n_pre, n_post]``, ``[n_pre]``, ``[n_post]`` (checked while
+      tracing: broadcasting would otherwise return a wrongly shaped result).
   """
+  _check_layer(weights, pre, post)
   pre_col = pre[:, None]
   post_row = post[None, :]
   # Factored as (a o_i + c) o_j + (b o_i + d): six flops per synapse instead of eight, which
@@ -173,6 +186,10 @@ def hebbian_update(
   References:
     Najarro & Risi (2020), Eq. 1.
   """
+  _check_layer(weights, pre, post)
+  if tuple(np.shape(coefficients))[1:] != tuple(np.shape(weights)):
+    raise ValueError(f"coefficients.shape={tuple(np.shape(coefficients))}: expected "
+                     f"[n_coefficients, {', '.join(map(str, np.shape(weights)))}] like the weights")
   return apply_folded_rule(weights, pre, post, fold_rule(coefficients, rule))
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import optax
 from flax import nnx
 
+from hebbjax import checks
 from hebbjax.lm import experiment
-from hebbjax.run import checkpoints, metrics as metrics_lib, plots, progress
+from hebbjax.run import checkpoints, loop, metrics as metrics_lib, plots, progress
 from hebbjax.run import workdir as workdir_lib
 
 LOSS_PLOT = "loss.png"
@@ -40,16 +41,17 @@ class Trainer:
   unit = "step"
 
   def __init__(self, config: ml_collections.ConfigDict):
+    workdir_lib.require_kind(config, "train")
     self.config = config
     run = config.run
-    for field in ("num_steps", "eval_every", "eval_batches", "checkpoint_every"):
-      if int(run[field]) < 1:
-        raise ValueError(f"run.{field}={run[field]}: expected a positive integer")
-    self.budget = float(run.get("time_budget_s", 0) or 0)
-    if self.budget < 0:
-      raise ValueError(f"run.time_budget_s={self.budget}: expected seconds >= 0 (0: no budget)")
-    self.num_steps, self.checkpoint_every = int(run.num_steps), int(run.checkpoint_every)
-    self.max_checkpoints = int(run.get("max_checkpoints", 3))
+    self.num_steps, self.checkpoint_every, self.max_checkpoints = loop.schedule(run, "num_steps")
+    for field in ("eval_every", "eval_batches"):
+      checks.positive_int(f"run.{field}", run[field])
+    self.budget = run.get("time_budget_s", 0) or 0
+    if isinstance(self.budget, bool) or not isinstance(self.budget, (int, float)) \
+        or not 0 <= self.budget < float("inf"):
+      raise ValueError(f"run.time_budget_s={self.budget!r}: expected seconds >= 0 (0: no budget)")
+    self.budget = float(self.budget)
     self.label = f"train {config.data.task}"
     self._started = None
     model = experiment.build_model(config, seed=int(config.seed))

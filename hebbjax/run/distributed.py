@@ -57,6 +57,14 @@ def barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def agree(ok: bool) -> bool:
+  """Process 0's ``ok`` on every process (with one process, ``ok``): what process 0 alone
+  decided (it holds the run folder's lock), so that every process goes on or stops together."""
+  if jax.process_count() == 1:
+    return ok
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(ok)))
+
+
 def to_host(tree: Any) -> Any:
   """Fully replicated (or local) arrays -> NumPy, identical on every process."""
   return jax.tree.map(np.asarray, jax.device_get(tree))

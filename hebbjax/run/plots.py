@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from hebbjax.run import files  # noqa: E402
+
 
 def plot_curves(records: Sequence[dict], keys: Sequence[str], path, *, title: str,
                 xlabel: str = "step", ylabel: str = "") -> None:
@@ -25,5 +27,5 @@ def plot_curves(records: Sequence[dict], keys: Sequence[str], path, *, title: st
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  files.save_figure(fig, path, dpi=110)
   plt.close(fig)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Mapping, Sequence
 
 import tqdm
+
+
+def warn(message: str) -> None:
+  """One ``warning: ...`` line on stderr, printed above a live progress bar, not through it."""
+  tqdm.tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def format_fields(metrics: Mapping[str, Any],

@@ -13,20 +13,7 @@ from hebbjax.evolution import experiment
 from hebbjax.configs import cartpole_hebbian
 from hebbjax.run import metrics as metrics_lib
 
-TINY = [
-    "--config.network.hidden=(8,)", "--config.es.population_size=16", "--config.es.member_batch=8",
-    "--config.rollout.horizon=40", "--config.run.eval_every=2", "--config.run.eval_episodes=3",
-    "--config.run.checkpoint_every=2", "--config.run.stop_at_target=False",
-]
-
-
-def evolve(workdir, generations, *extra):
-  return cli.main(["hebbjax", "evolve", f"--workdir={workdir}",
-                   f"--config.run.num_generations={generations}", *TINY, *extra])
-
-
-def without_timing(records):
-  return [{k: v for k, v in r.items() if k not in ("seconds", "env_steps_per_s")} for r in records]
+from tiny_runs import evolve, without_timing
 
 
 def test_evolve_writes_artefacts_and_resume_equals_uninterrupted(tmp_path, capsys):
@@ -49,6 +36,7 @@ def test_evolve_writes_artefacts_and_resume_equals_uninterrupted(tmp_path, capsy
                    f"--export={tmp_path / 'best.mat'}"]) == 0
   out = capsys.readouterr().out
   assert "over 4 episodes" in out and (full / "weights.png").stat().st_size > 10_000
+  assert "weights picture: rolling out 4 episodes" in out and "on 2 principal components" in out
   # The exported MATLAB file evaluates to the same returns as the run's own best parameters.
   assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--episodes=4",
                    f"--params={tmp_path / 'best.mat'}"]) == 0
