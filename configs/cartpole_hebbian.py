@@ -82,9 +82,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.es.l2_coeff = 0.01
   config.es.antithetic = True
   config.es.fitness_shaping = "centered_rank"
-  # Members evaluated at once. Blocks of 64 keep a block's coefficients in a CPU's cache over an
-  # episode; on a GPU set it to None (one vmap over the whole population).
-  config.es.member_batch = 64
+  # Members evaluated at once: "auto" picks for the platform (CPU: blocks of 64, which keep a
+  # block's coefficients in cache over an episode; GPU/TPU: all at once while half the device's
+  # memory holds them). An integer or None (all at once) overrides it.
+  config.es.member_batch = "auto"
   # 0: full-rank Gaussian noise; r: rank-r noise per coefficient/weight matrix (large networks).
   config.es.noise_rank = 0
 
