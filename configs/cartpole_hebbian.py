@@ -85,7 +85,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Members evaluated at once: "auto" picks for the platform (CPU: blocks of 64, which keep a
   # block's coefficients in cache over an episode; GPU/TPU: all at once while half the device's
   # memory holds them). An integer or None (all at once) overrides it.
-  config.es.member_batch = "auto"
+  config.es.member_batch = ml_collections.FieldReference("auto", field_type=object)
   # 0: full-rank Gaussian noise; r: rank-r noise per coefficient/weight matrix (large networks).
   config.es.noise_rank = 0
 

@@ -138,7 +138,8 @@ def resolve_member_batch(value: Any, *, num_params: int, population_size: int,
     if isinstance(value, bool) or batch < 1 or batch != float(value):
       raise ValueError
   except (TypeError, ValueError):
-    raise ValueError(f"es.member_batch={value!r}: expected a positive integer, None (all at "
+    shown = value if isinstance(value, str) and value.lstrip("-").isdigit() else repr(value)
+    raise ValueError(f"es.member_batch={shown}: expected a positive integer, None (all at "
                      f"once) or {MEMBER_BATCH_AUTO!r}") from None
   return batch
 

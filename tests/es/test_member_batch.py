@@ -54,3 +54,14 @@ def test_the_config_default_resolves_when_the_strategy_is_built(strategy):
   assert experiment.build_es_for(config, task).member_batch == 64    # this machine is a CPU
   config.es.member_batch = "16"                                      # as the command line gives it
   assert experiment.build_es_for(config, task).member_batch == 16
+
+
+@pytest.mark.parametrize("given,saved", [("auto", "auto"), ("32", 32), ("None", None)])
+def test_the_command_line_takes_each_kind_of_value(tmp_path, given, saved):
+  import json
+  from hebbjax import cli
+  args = ["hebbjax", "evolve", f"--workdir={tmp_path}", "--config.network.hidden=(4,)",
+          "--config.es.population_size=8", "--config.rollout.horizon=10",
+          "--config.run.num_generations=1", f"--config.es.member_batch={given}"]
+  assert cli.main(args) == 0
+  assert json.loads((tmp_path / "config.json").read_text())["es"]["member_batch"] == saved
