@@ -24,7 +24,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.env.action_mode = "clip"
 
   config.network = ml_collections.ConfigDict()
-  config.network.kind = "hebbian"          # "hebbian" or "static"
+  # "hebbian", "static", "recurrent" (a GRU with evolved weights) or "hebbian_init" (Hebbian
+  # rules with co-evolved initial weights); see configs/meta.py.
+  config.network.kind = "hebbian"
   config.network.hidden = (128, 64)        # tanh hidden layers, no biases
   config.network.rule = "ABCD_lr"
   # "raw": linear output layer, whose raw output the last rule sees (the original's gym
@@ -50,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.network.conv_init = "normal"      # kernels N(0, 1) (the original's), "uniform" U(-1, 1),
                                            # "fan_in" N(0, 1/fan_in)
   config.network.conv_front_end = "evolved"
+  # recurrent: the GRU's size; 0 = the one whose parameter count is closest to the Hebbian
+  # network's (network.hidden, network.rule).
+  config.network.recurrent_size = 0
 
   config.rollout = ml_collections.ConfigDict()
   config.rollout.horizon = 0               # 0: the environment's own episode limit
@@ -82,9 +87,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.es.l2_coeff = 0.01
   config.es.antithetic = True
   config.es.fitness_shaping = "centered_rank"
-  # Members evaluated at once. Blocks of 64 keep a block's coefficients in a CPU's cache over an
-  # episode; on a GPU set it to None (one vmap over the whole population).
-  config.es.member_batch = 64
+  # Members evaluated at once: "auto" picks for the platform (CPU: blocks of 64, which keep a
+  # block's coefficients in cache over an episode; GPU/TPU: all at once while half the device's
+  # memory holds them). An integer or None (all at once) overrides it.
+  config.es.member_batch = ml_collections.FieldReference("auto", field_type=object)
   # 0: full-rank Gaussian noise; r: rank-r noise per coefficient/weight matrix (large networks).
   config.es.noise_rank = 0
 

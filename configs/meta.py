@@ -92,11 +92,9 @@ def get_config(arg: str = "bandit,hebbian"):
     config.env.params[field] = value
   config.network.kind = kind
   config.network.hidden = settings["hidden"]
-  config.network.recurrent_size = 0     # recurrent: 0 = the Hebbian network's parameter count
   config.rollout.horizon = settings["horizon"]
   config.rollout.episodes = settings["episodes"]
   config.es.population_size = settings["population"]
-  config.es.member_batch = 64
   config.es.lr_decay = 0.9995
   config.es.sigma_decay = 0.9995
   config.run.num_generations = settings["generations"]

@@ -14,7 +14,7 @@
 
 ``--config`` takes a path to a ``.py`` file with ``get_config()`` or the name of a shipped
 config (``hebbjax/configs``); any field can be overridden as ``--config.es.population_size=512``
-(``--config.env.params.NAME=V`` adds an environment parameter, ``--config.es.member_batch=None``
+(``--config.env.params.NAME=V`` adds an environment parameter, ``--config.es.member_batch=None`` (or ``auto``, or a number)
 evaluates the whole population at once). ``--resume`` continues from the run's saved config with
 the overrides given now. Every error is one line (exit code 2); Ctrl-C prints where the run
 stopped and the command that resumes it (exit code 130).
@@ -293,9 +293,10 @@ def _one_line(error: Exception) -> str:
 
 
 # Config sections that take keys the shipped config does not list (gymnax EnvParams fields:
-# --config.env.params.gravity=9.8), and fields that may be set to None from the command line.
+# --config.env.params.gravity=9.8), and fields that take values of several types (es.member_batch:
+# an integer, None or "auto"), which ml_collections' typed flags cannot parse.
 OPEN_SECTIONS = ("env.params.",)
-NULLABLE_FIELDS = ("es.member_batch",)
+MULTI_TYPED_FIELDS = ("es.member_batch",)
 _CONFIG_PREFIX = "--config."
 
 
@@ -324,8 +325,8 @@ def _split_overrides(args: Sequence[str]
     given.setdefault(field, []).append(value)
     if has_value and field.startswith(OPEN_SECTIONS):
       late[field] = _parse_value(value)
-    elif has_value and field in NULLABLE_FIELDS and value == "None":
-      late[field] = None
+    elif has_value and field in MULTI_TYPED_FIELDS:
+      late[field] = _parse_value(value)
     else:
       kept.append(arg)
   return kept, given, late
@@ -352,6 +353,9 @@ def _assign(config, assignments: dict[str, Any]) -> None:
     for parent in parents:
       section = section[parent]
     with section.unlocked():
+      current = section.get(name)
+      if current is not None and value is not None and type(current) is not type(value):
+        del section[name]   # a field typed by its old value (a saved config's) takes the new one
       section[name] = value
 
 

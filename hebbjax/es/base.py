@@ -93,6 +93,57 @@ def evaluate_members(member: Callable[[jax.Array], jax.Array], fitness_fn: Fitne
   return Evaluation(fitness=fitness, raw=raw, aux=aux)
 
 
+# -- how many members at once -------------------------------------------------------------------
+
+MEMBER_BATCH_AUTO = "auto"
+# On a CPU, blocks of this many members keep a block's parameters in cache across an episode's
+# steps (measured on the default CartPole network; docs/results.md).
+CPU_MEMBER_BATCH = 64
+# Bytes a member in flight holds, per parameter, on an accelerator: its parameters and noise,
+# the per-episode arrays made from them (folded rule, weights) and their updates, with margin.
+BYTES_PER_MEMBER_PARAMETER = 32
+# Share of an accelerator's memory the members in flight may take.
+DEVICE_MEMORY_SHARE = 0.5
+
+
+def resolve_member_batch(value: Any, *, num_params: int, population_size: int,
+                         platform: Optional[str] = None,
+                         device_memory: Optional[int] = None) -> Optional[int]:
+  """``es.member_batch`` -> the ``jax.lax.map`` batch size (None: every member in one vmap).
+
+  Args:
+    value: a positive integer (or its text: the command line gives one), None, or ``"auto"``:
+      on a CPU :data:`CPU_MEMBER_BATCH` (cache-sized blocks); on a GPU/TPU every member at once
+      when :data:`DEVICE_MEMORY_SHARE` of the device's memory holds them, else the largest
+      block that does.
+    num_params, population_size: the search's size.
+    platform: ``"cpu"``, ``"gpu"``, ``"tpu"`` (default: JAX's default backend).
+    device_memory: bytes of one device (default: what the device reports; unknown: all at once).
+  """
+  if value is None or value == "None":
+    return None
+  if value == MEMBER_BATCH_AUTO:
+    platform = platform or jax.default_backend()
+    if platform == "cpu":
+      return CPU_MEMBER_BATCH
+    if device_memory is None:
+      stats = jax.devices()[0].memory_stats() or {}
+      device_memory = stats.get("bytes_limit")
+    if not device_memory or not num_params:
+      return None
+    fits = int(DEVICE_MEMORY_SHARE * device_memory // (BYTES_PER_MEMBER_PARAMETER * num_params))
+    return None if fits >= population_size else max(1, fits)
+  try:
+    batch = int(value)
+    if isinstance(value, bool) or batch < 1 or batch != float(value):
+      raise ValueError
+  except (TypeError, ValueError):
+    shown = value if isinstance(value, str) and value.lstrip("-").isdigit() else repr(value)
+    raise ValueError(f"es.member_batch={shown}: expected a positive integer, None (all at "
+                     f"once) or {MEMBER_BATCH_AUTO!r}") from None
+  return batch
+
+
 # -- the registry ---------------------------------------------------------------------------
 
 Builder = Callable[[str, Mapping[str, Any], Optional[ArrayLayout]], EvolutionStrategy]

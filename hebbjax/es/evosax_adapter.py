@@ -217,7 +217,8 @@ class EvosaxES:
 
 
 # es.* config fields an evosax strategy reads, with their defaults.
-CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "l2_coeff": 0.01, "member_batch": 64,
+CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "l2_coeff": 0.01,
+                 "member_batch": base.MEMBER_BATCH_AUTO,
                  "evosax_params": "", "evosax_optimizer": ""}
 
 
@@ -230,7 +231,10 @@ def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> EvosaxE
       strategy.removeprefix(STRATEGY_PREFIX), population_size=int(fields["population_size"]),
       num_params=layout.size, sigma_init=fields.get("sigma_init"),
       params=parse_assignments(fields.get("evosax_params", ""), "es.evosax_params"),
-      l2_coeff=float(fields.get("l2_coeff", 0.0)), member_batch=fields.get("member_batch"),
+      l2_coeff=float(fields.get("l2_coeff", 0.0)),
+      member_batch=base.resolve_member_batch(fields.get("member_batch", base.MEMBER_BATCH_AUTO),
+                                             num_params=layout.size,
+                                             population_size=int(fields["population_size"])),
       **optimizer_kwargs(fields.get("evosax_optimizer", "")))
 
 

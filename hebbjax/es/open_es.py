@@ -276,10 +276,10 @@ class OpenES:
 
 
 # es.* config fields of the built-in strategy, with the shipped configs' defaults (noise_rank 0:
-# full rank; members evaluated in blocks of 64).
+# full rank; member_batch "auto": chosen for the platform, see base.resolve_member_batch).
 CONFIG_FIELDS = {**{f.name: f.default for f in dataclasses.fields(OpenES)
                     if f.name not in ("noise_layout", "penalty_start")},
-                 "noise_rank": 0, "member_batch": 64}
+                 "noise_rank": 0, "member_batch": base.MEMBER_BATCH_AUTO}
 
 
 def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:
@@ -291,6 +291,10 @@ def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:
   if rank is not None and layout is None:
     raise ValueError("es.noise_rank: needs the policy's parameter layout")
   kwargs.update(noise_rank=rank, noise_layout=layout if rank else None)
+  kwargs["member_batch"] = base.resolve_member_batch(
+      kwargs.get("member_batch", base.MEMBER_BATCH_AUTO),
+      num_params=layout.size if layout is not None else 0,
+      population_size=int(kwargs.get("population_size", 256)))
   return OpenES(**kwargs)
 
 

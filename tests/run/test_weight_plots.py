@@ -46,7 +46,8 @@ def test_the_picture_has_a_colour_bar_and_labelled_axes(tmp_path, monkeypatch):
   trace = EpisodeTrace(reward=rng.standard_normal((episodes, horizon)),
                        alive=np.ones((episodes, horizon), bool),
                        weights=(rng.standard_normal((episodes, horizon, 4, 6)),
-                                rng.standard_normal((episodes, horizon, 6, 2))))
+                                rng.standard_normal((episodes, horizon, 6, 2))),
+                       output=rng.standard_normal((episodes, horizon, 2)))
   weight_plots.plot_episode(trace, tmp_path / "weights.png", title="t")
   assert (tmp_path / "weights.png").stat().st_size > 5_000
   labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in saved["figure"].axes]
