@@ -24,7 +24,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.env.action_mode = "clip"
 
   config.network = ml_collections.ConfigDict()
-  config.network.kind = "hebbian"          # "hebbian" or "static"
+  # "hebbian", "static", "recurrent" (a GRU with evolved weights) or "hebbian_init" (Hebbian
+  # rules with co-evolved initial weights); see configs/meta.py.
+  config.network.kind = "hebbian"
   config.network.hidden = (128, 64)        # tanh hidden layers, no biases
   config.network.rule = "ABCD_lr"
   # "raw": linear output layer, whose raw output the last rule sees (the original's gym
@@ -50,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.network.conv_init = "normal"      # kernels N(0, 1) (the original's), "uniform" U(-1, 1),
                                            # "fan_in" N(0, 1/fan_in)
   config.network.conv_front_end = "evolved"
+  # recurrent: the GRU's size; 0 = the one whose parameter count is closest to the Hebbian
+  # network's (network.hidden, network.rule).
+  config.network.recurrent_size = 0
 
   config.rollout = ml_collections.ConfigDict()
   config.rollout.horizon = 0               # 0: the environment's own episode limit

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from hebbjax.envs import variants
-from hebbjax.evolution import driver, experiment, generation, rollout, task as task_lib
+from hebbjax.evolution import adaptation, driver, experiment, generation, rollout, task as task_lib
 from hebbjax.run import files, lock, weight_plots, workdir as workdir_lib
 
 
@@ -58,6 +58,7 @@ def _evaluate(workdir, config, episodes, seed, plot, params, export) -> np.ndarr
   returns = np.asarray(generation.make_evaluator(task)(h, keys).total_return)
   print(f"{config.network.kind} {config.env.name}: return {returns.mean():.1f} ± "
         f"{returns.std():.1f} over {episodes} episodes (fresh random weights each)")
+  adaptation.report(task, h, keys, config.network.kind)   # switch / bandit tasks: more detail
   if any(config.env.get(f, "") for f in experiment.VARIANT_FIELDS):
     evaluate_families(workdir, config, h, keys)
   if plot:

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from hebbjax.envs import brax_envs, variants
+from hebbjax.envs import brax_envs, registry, variants
 
 # How a Box action is made from the network's output y:
 # "clip": clip(y, low, high), the original's (full range, no squashing);
@@ -116,10 +116,13 @@ def make_env(name: str, *, action_mode: str = "clip", **param_overrides):
                      f"{', '.join(ACTION_MODES)}")
   if name.startswith(brax_envs.PREFIX):
     env, params = brax_envs.make(name)
+  elif registry.knows(name):   # MetaMaze-continuing, switch:NAME (hebbjax.envs.registry)
+    env, params = registry.make(name, make_env)
   elif name not in gymnax.registered_envs:
     raise ValueError(
         f"env.name={name!r}: expected a gymnax environment, one of "
-        f"{', '.join(gymnax.registered_envs)}, or brax:NAME (e.g. brax:ant)"
+        f"{', '.join(gymnax.registered_envs)}, brax:NAME (e.g. brax:ant), or one of hebbjax's: "
+        f"{registry.describe()}"
     )
   else:
     env, params = gymnax.make(name)

@@ -9,7 +9,9 @@ A family is written as a string, one member per ``;``, each member a list of
 ``name=value`` assignments: ``"length=0.25;length=0.5;length=1.0,masspole=0.2"``.
 :func:`stack_variants` turns it into one ``EnvParams`` whose leaves carry a leading
 ``[n_variants]`` axis, which :func:`hebbjax.evolution.episode_returns` indexes per episode.
-Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.envs.brax_envs.with_body`.
+Brax bodies (``brax:ant``, ``leg1=0.5``) are edited by :func:`hebbjax.envs.brax_envs.with_body`,
+bodies that switch within the episode (``switch:NAME``, ``after_length=0.1``) by
+:func:`hebbjax.envs.switching.with_params`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from hebbjax.checks import parse_assignments
-from hebbjax.envs import brax_envs
+from hebbjax.envs import brax_envs, meta, switching
 
 
 def _cartpole(params, changed):
@@ -49,6 +51,7 @@ def _acrobot(params, changed):
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[[Any, set], Any]]] = {
     "CartPole-v1": (("total_mass", "polemass_length"), _cartpole),
     "Acrobot-v1": (("link_com_pos_1", "link_com_pos_2", "link_moi"), _acrobot),
+    "BernoulliBandit-misc": (("t_max",), meta.bandit_time_limit),
 }
 
 
@@ -65,6 +68,8 @@ def with_physics(name: str, params, **changes):
   """
   if name.startswith(brax_envs.PREFIX):
     return brax_envs.with_body(name, params, **changes)
+  if name.startswith(switching.PREFIX):
+    return switching.with_params(name, params, with_physics, **changes)
   fields = {f.name for f in dataclasses.fields(params)}
   unknown = sorted(set(changes) - fields)
   if unknown:

@@ -25,6 +25,7 @@ from hebbjax.run import workdir as workdir_lib
 
 BEST_PARAMS_FILE = "best_params.npz"
 FITNESS_PLOT = "fitness.png"
+RULE_KINDS = ("hebbian", "hebbian_init")   # network kinds whose parameters include a rule
 PROGRESS_FIELDS = (("best", "fitness_max", ".1f"), ("mean", "fitness_mean", ".1f"),
                    ("steps/s", "env_steps_per_s", ",.0f"), ("eval", "eval_return_mean", ".1f"),
                    ("nonfinite", "nonfinite", "count"))
@@ -49,7 +50,7 @@ def initial_state(config: ml_collections.ConfigDict, task: Task, es) -> dict[str
 
 def save_params_of(path, h, task: Task, config) -> None:
   """Writes ``h`` of the config's network with its layout (``.npz`` or ``.mat``)."""
-  rule = config.network.get("rule", "") if config.network.kind == "hebbian" else ""
+  rule = config.network.get("rule", "") if config.network.kind in RULE_KINDS else ""
   params_io.save_params(path, h, layer_sizes=task.policy.layer_sizes, kind=config.network.kind,
                         rule=rule, layout=task.policy.layout)
 
@@ -57,7 +58,7 @@ def save_params_of(path, h, task: Task, config) -> None:
 def load_params_for(path, task: Task, config) -> np.ndarray:
   """An exported parameter file (``.npz`` or ``.mat``), checked against the run's network."""
   saved = params_io.load_params(path)
-  hebbian = config.network.kind == "hebbian"
+  hebbian = config.network.kind in RULE_KINDS
   expected = (tuple(task.policy.layer_sizes), config.network.kind,
               config.network.get("rule", "") if hebbian else "")
   found = (saved["layer_sizes"], saved["kind"], saved["rule"] if hebbian else "")

@@ -13,12 +13,12 @@ import ml_collections
 
 from hebbjax import checks, es as es_lib
 from hebbjax.envs import adapters as envs, brax_envs, variants
-from hebbjax.evolution import rollout
+from hebbjax.evolution import network_kinds, rollout
 from hebbjax.evolution.task import Task
 from hebbjax.hebbian import conv, networks, policies, rules
 from hebbjax.run import workdir
 
-NETWORK_KINDS = ("hebbian", "static")
+NETWORK_KINDS = ("hebbian", "static", "recurrent", "hebbian_init")
 # Schedules of the built-in ES that its constructor leaves unchecked: a factor <= 0 flips or
 # zeroes the noise scale or step size after the first generation.
 DECAY_FIELDS = ("sigma_decay", "lr_decay")
@@ -53,6 +53,8 @@ def build_policy(config: ml_collections.ConfigDict, spec: envs.EnvSpec):
   """The policy of ``config.network`` for an environment with ``spec``: an MLP, or with
   ``network.conv_channels`` a convolutional front end feeding that MLP as its head."""
   net = config.network
+  if net.kind in network_kinds.KINDS:   # GRU, Hebbian with evolved initial weights
+    return network_kinds.build(config, spec, lambda c: build_head(c, spec.obs_dim, spec))
   channels = tuple(net.get("conv_channels", ()) or ())
   if not channels:
     return build_head(config, spec.obs_dim, spec)

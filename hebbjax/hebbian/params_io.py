@@ -76,7 +76,9 @@ def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "
   Args:
     path: ``*.npz`` or ``*.mat``.
     h: ``[num_params]`` in hebbjax's order.
-    layer_sizes, kind, rule: the (head) network: ``kind`` ``"hebbian"`` or ``"static"``.
+    layer_sizes, kind, rule: the (head) network: ``kind`` ``"hebbian"``, ``"static"``,
+      ``"recurrent"`` or ``"hebbian_init"``; ``rule`` (with the rule's coefficient names) only
+      for kinds that have one.
     layout: the arrays ``h`` packs (default: the MLP's, :func:`parameter_layout`); e.g. a
       :class:`~hebbjax.hebbian.policies.PixelPolicy`'s kernels followed by its head's.
 
@@ -92,7 +94,7 @@ def save_params(path, h, *, layer_sizes: Sequence[int], kind: str, rule: str = "
   """
   layout = layout or parameter_layout(layer_sizes, kind, rule)
   h = _check_length(h, layout, layer_sizes, kind)
-  names = list(rules_lib.RULES[rule].coefficients) if kind == "hebbian" else []
+  names = list(rules_lib.RULES[rule].coefficients) if rule else []
   arrays = [np.asarray(a) for a in layout.unflatten(h)]
   common = dict(layer_sizes=np.asarray(layer_sizes, np.int64), kind=np.asarray(kind),
                 rule=np.asarray(rule))

@@ -30,6 +30,7 @@ RESUMABLE_FIELDS = ("run.", "model.head_batch", "model.attention_implementation"
 # strategy's es.* fields come from its registry entry instead (the caller's `added_later`).
 FIELDS_ADDED_LATER = {
     "env.train_variants": "", "env.test_variants": "",
+    "network.recurrent_size": 0,   # the GRU's size; 0 = the Hebbian network's parameter count
     "network.conv_channels": [], "network.conv_kernel": 3, "network.conv_stride": 1,
     "network.conv_front_end": "evolved",
     # The original code's conventions (issue "The Hebbian half faithful to the original code"):
