@@ -5,8 +5,13 @@
 * A token's score for itself is replaced by :data:`SELF_SCORE` (shared QK only): it loses to
   any real key but beats masked ones, so a token attends to itself only when it has nothing
   else to attend to.
-* Padding keys, and under causal masking keys at later original positions, score
-  :data:`MASKED_SCORE`.
+* Padding keys, and under causal masking keys at later original positions, are hidden: they
+  score :data:`MASKED_SCORE` (a finite stand-in, so that no ``inf`` enters a gradient) and
+  get probability exactly 0.
+* A query that sees nothing (every key of its window hidden: possible with separate queries
+  and keys, or for a padding query) has, in that round, output 0 and log-sum-exp ``-inf``; a
+  round like that gets merge weight 0, and a query empty in every round gets output 0 and no
+  gradient (:func:`softmax_stats`, :func:`probabilities`).
 
 One definition, so both implementations mask alike; the functions broadcast over leading axes
 and work inside Pallas kernels on one chunk's ``[c]`` positions.
@@ -46,12 +51,49 @@ def score_masks(q_pos, k_pos, k_valid, *, causal: bool, self_mask: bool):
 
 
 def apply_masks(scores, q_pos, k_pos, k_valid, *, causal: bool, self_mask: bool):
-  """``(masked scores, replaced)``: ``scores`` ``[..., n_q, n_k]`` with the self- and mask
-  constants in place, and the bool mask of the entries that hold a constant (their gradient
-  is zero)."""
+  """``(masked scores, replaced, hidden)``: ``scores`` ``[..., n_q, n_k]`` with the self- and
+  mask constants in place; the bool masks of the entries that hold a constant (their gradient
+  is zero) and of the hidden ones (probability 0)."""
   is_self, hidden = score_masks(q_pos, k_pos, k_valid, causal=causal, self_mask=self_mask)
   replaced = hidden
   if is_self is not None:
     scores = jnp.where(is_self, SELF_SCORE, scores)
     replaced = replaced | is_self
-  return jnp.where(hidden, MASKED_SCORE, scores), replaced
+  return jnp.where(hidden, MASKED_SCORE, scores), replaced, hidden
+
+
+def finite(x: jax.Array) -> jax.Array:
+  """``x`` with ``-inf`` (an empty row's log-sum-exp or maximum) replaced by 0."""
+  return jnp.where(x == -jnp.inf, 0.0, x)
+
+
+def visible_max(scores: jax.Array, hidden: jax.Array) -> jax.Array:
+  """Row maximum ``[...]`` over the visible entries of ``[..., n_k]``; ``-inf`` if none."""
+  return jnp.max(jnp.where(hidden, -jnp.inf, scores), axis=-1)
+
+
+def probabilities(scores: jax.Array, hidden: jax.Array, shift: jax.Array) -> jax.Array:
+  """``exp(scores - shift)`` with hidden entries exactly 0 (``shift`` ``[...]``, may be
+  ``-inf`` for an empty row, whose probabilities are then all 0)."""
+  return jnp.where(hidden, 0.0, jnp.exp(scores - finite(shift)[..., None]))
+
+
+def softmax_stats(scores: jax.Array, hidden: jax.Array):
+  """``(p, total, lse)`` of one block of rows: unnormalised probabilities ``p``
+  (``exp(s - max)``, hidden entries 0), their row sums and the log-sum-exp over the visible
+  entries (``-inf`` for an empty row, whose ``p`` and ``total`` are 0)."""
+  top = visible_max(scores, hidden)
+  p = probabilities(scores, hidden, top)
+  total = jnp.sum(p, axis=-1)
+  return p, total, log_sum_exp(top, total)
+
+
+def log_sum_exp(top: jax.Array, total: jax.Array) -> jax.Array:
+  """``top + log(total)`` (``total`` the sum of ``exp(s - top)``); ``-inf`` where it is 0."""
+  ok = total > 0
+  return jnp.where(ok, finite(top) + jnp.log(jnp.where(ok, total, 1.0)), -jnp.inf)
+
+
+def normalise(acc: jax.Array, total: jax.Array) -> jax.Array:
+  """``acc / total`` per row (``acc`` ``[..., dv]``), 0 where ``total`` is 0 (an empty row)."""
+  return acc / jnp.where(total > 0, total, 1.0)[..., None]
