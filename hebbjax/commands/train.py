@@ -6,6 +6,7 @@ from typing import Any
 
 import ml_collections
 
+from hebbjax.lm import experiment
 from hebbjax.lm.trainer import Trainer  # noqa: F401  (hebbjax.commands.train.Trainer, as before)
 from hebbjax.run import loop, workdir as workdir_lib
 
@@ -13,6 +14,7 @@ from hebbjax.run import loop, workdir as workdir_lib
 def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False) -> dict[str, Any]:
   """Runs (or resumes) a training run in ``workdir``; returns the final state."""
   trainer = Trainer(config)
-  workdir = workdir_lib.prepare(workdir, config, resume=resume)
+  workdir = workdir_lib.prepare(workdir, config, resume=resume,
+                                added_later=experiment.added_later())
   state, _ = loop.run_loop(trainer, workdir, resume=resume)
   return state
