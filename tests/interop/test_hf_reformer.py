@@ -3,8 +3,9 @@
 A randomly initialised HF model (float64, weights re-drawn with std 0.5 so that every
 convention shows in the logits: the look-back across rounds, the score scale, the padding
 bucket, the concatenated streams) is converted; both run on the same tokens with padding, and
-the converted model attends within the bucket ids HF computed. The ids themselves are checked
-against hebbjax's hash of HF's vectors under HF's rotations (``hash_seed``). Gradients: HF's
+the converted model attends within hebbjax's hash of the vectors HF hashed, under HF's rotations
+(``hash_seed``): the same ids as HF's at real positions (checked), and at padded ones the plain
+hash, which the converted model must move to its own bucket as HF does. Gradients: HF's
 come from its reversible backward pass (with its cached buckets), ours from ours (with the
 forward pass's ids), both in float64 (in float32 ours agree to ~1e-3 of each tensor's largest
 entry: these weights make the gradients ill-conditioned). Skipped when torch or transformers is missing (``pip install
@@ -65,6 +66,21 @@ def hf_rotations(model, num_buckets):
                       sum(factors) // 2), dtype=torch.float64).numpy()
 
 
+def hashed_like_hf(calls, rotations, num_buckets, valid):
+  """``[layers, batch, heads, rounds, length]``: hebbjax's hash of the vectors each HF layer
+  hashed, under HF's rotations. It equals HF's ids wherever HF does not put padding in its
+  own bucket; at padded positions it is the plain hash, so the converted model must move
+  padding apart itself."""
+  ours = np.stack([np.asarray(hf_reformer.hash_like_hf(vectors, rotations, num_buckets))
+                   for vectors, _ in calls])
+  theirs = np.asarray(hf_reformer.buckets_from_hf([ids for _, ids in calls], n_rounds=ROUNDS,
+                                                  length=LENGTH, n_buckets=num_buckets))
+  real = np.broadcast_to(valid[None, :, None, None, :], ours.shape)
+  np.testing.assert_array_equal(ours[real], theirs[real])
+  assert (theirs[~real] == np.prod(num_buckets)).all()   # HF's padding bucket
+  return jnp.asarray(ours)
+
+
 def inputs():
   tokens = torch.randint(1, 32, (2, LENGTH), generator=torch.Generator().manual_seed(1))
   mask = torch.ones(2, LENGTH, dtype=torch.long)
@@ -80,15 +96,8 @@ def test_converted_model_gives_hf_logits_and_gradients(num_buckets):
   calls = recording(hf)
   with torch.no_grad():
     want = hf.eval()(tokens, attention_mask=mask).logits.numpy()
-  ids = hf_reformer.buckets_from_hf([b for _, b in calls], n_rounds=ROUNDS, length=LENGTH,
-                                    n_buckets=num_buckets)
-  # HF's ids are hebbjax's hash of the same vectors under the same rotations.
   rotations = hf_rotations(hf, num_buckets)
-  for (vectors, _), layer_ids in zip(calls, ids):
-    ours = np.asarray(hf_reformer.hash_like_hf(vectors, rotations, num_buckets))
-    real = np.broadcast_to(valid[:, None, None, :], ours.shape)   # HF puts padding apart
-    np.testing.assert_array_equal(ours[real], np.asarray(layer_ids)[real])
-
+  ids = hashed_like_hf(calls, rotations, num_buckets, valid)
   model = hf_reformer.convert(hf)
   jax_tokens, jax_mask = jnp.asarray(tokens.numpy()), jnp.asarray(valid)
   got = model(jax_tokens, key=jax.random.key(0), mask=jax_mask, buckets=ids)
@@ -102,8 +111,7 @@ def test_converted_model_gives_hf_logits_and_gradients(num_buckets):
   logits = hf(tokens, attention_mask=mask).logits
   coef = torch.linspace(-1, 1, logits.numel(), dtype=torch.float64).reshape(logits.shape)
   (logits * coef * mask[..., None]).sum().backward()
-  train_ids = hf_reformer.buckets_from_hf([b for _, b in calls], n_rounds=ROUNDS,
-                                          length=LENGTH, n_buckets=num_buckets)
+  train_ids = hashed_like_hf(calls, rotations, num_buckets, valid)
   with jax.enable_x64(True):
     graph, params = nnx.split(hf_reformer.convert(hf, dtype=jnp.float64))
     weights = jnp.asarray(coef.numpy() * valid[..., None])
