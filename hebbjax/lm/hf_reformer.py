@@ -2,7 +2,7 @@
 :class:`hebbjax.layers.ReformerLM`, and back.
 
     from transformers import ReformerModelWithLMHead
-    from hebbjax.interop import hf_reformer
+    from hebbjax.lm import hf_reformer
     hf = ReformerModelWithLMHead.from_pretrained(...)       # attn_layers all "lsh"
     model = hf_reformer.convert(hf)                          # a ReformerLM with its weights
     logits = model(tokens, key=jax.random.key(0), mask=attention_mask)
@@ -18,7 +18,7 @@ rotations. Dropout is placed differently (HF drops before the FF activation and 
 attention projection), so training-mode outputs agree only without dropout.
 
 Nothing here imports torch or transformers: a config is read by attribute, a state dict's
-tensors through ``numpy()``. Checked against transformers 5.24 (``tests/interop``).
+tensors through ``numpy()``. Checked against transformers 5.24 (``tests/lm/test_hf_reformer.py``).
 """
 
 from __future__ import annotations

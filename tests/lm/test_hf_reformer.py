@@ -21,7 +21,7 @@ from flax import nnx
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from hebbjax.interop import hf_reformer  # noqa: E402
+from hebbjax.lm import hf_reformer  # noqa: E402
 
 LENGTH, HASH_SEED, ROUNDS = 32, 7, 2
 
