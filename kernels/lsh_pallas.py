@@ -1,17 +1,18 @@
 """Pallas kernels for the sorted, chunked step of LSH attention: forward and backward.
 
 After the sort, LSH attention is block-sparse attention with a fixed pattern: query chunk ``c``
-sees key chunks ``c`` and ``c - 1`` (wrapping; only ``c`` when there is one chunk). One program
-handles a block of ``block_chunks`` consecutive chunks: it loads the block's queries, keys and
-values, plus the one key chunk before the block (a second ``BlockSpec`` over the same array,
-``chunk_length`` rows wide), so ``block_chunks + 1`` key chunks serve ``block_chunks`` query
-chunks — bigger blocks read each key chunk closer to once, at the price of fewer, longer
-programs. Within a program, chunk by chunk, the self-, causal- and padding masks are applied
-in-kernel and an online softmax over the chunk's two key windows gives the output and the
-per-row log-sum-exp (needed to merge hash rounds). The backward pass recomputes the scores
-from the saved log-sum-exp: one kernel per query block for ``dq``, one per key block for ``dk``
-and ``dv`` (key chunk ``j`` is seen by query chunks ``j`` and ``j + 1``, so that kernel loads
-the query chunk after its block).
+sees key chunks ``c + o`` (wrapping) for the window's offsets ``o`` (by default ``0`` and
+``-1``: itself and the chunk before). One program handles a block of ``block_chunks``
+consecutive chunks: it loads the block's queries, keys and values, plus each window chunk
+outside the block as an "edge" (a second ``BlockSpec`` over the same array, ``chunk_length``
+rows wide), so bigger blocks read each key chunk closer to once, at the price of fewer, longer
+programs. Within a program, chunk by chunk, the self-, causal- and padding masks (and with
+dedup the ``-log m`` offset, from every round's chunk ids) are applied in-kernel and an online
+softmax over the chunk's window gives the output and the per-row log-sum-exp (needed to merge
+hash rounds); a row whose keys are all hidden gets output 0 and log-sum-exp ``-inf``. The
+backward pass recomputes the scores from the saved log-sum-exp: one kernel per query block for
+``dq``, one per key block for ``dk`` and ``dv`` (key chunk ``j`` is seen by query chunks
+``j - o``, loaded the same way).
 
 Inputs are one sorted round of one sequence, ``[length, dim]`` with ``length`` a multiple of
 ``chunk_length``; batch, heads and rounds are ``jax.vmap``'s, which Pallas turns into grid

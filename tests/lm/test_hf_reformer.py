@@ -8,8 +8,8 @@ the converted model attends within hebbjax's hash of the vectors HF hashed, unde
 hash, which the converted model must move to its own bucket as HF does. Gradients: HF's
 come from its reversible backward pass (with its cached buckets), ours from ours (with the
 forward pass's ids), both in float64 (in float32 ours agree to ~1e-3 of each tensor's largest
-entry: these weights make the gradients ill-conditioned). Skipped when torch or transformers is missing (``pip install
-hebbjax[interop]``).
+entry: these weights make the gradients ill-conditioned). Skipped when torch or transformers is
+missing (``pip install hebbjax[interop]``).
 """
 
 import jax
