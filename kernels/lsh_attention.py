@@ -96,7 +96,7 @@ def masked_scores(q, k, q_pos, k_pos, k_valid, causal: bool, self_mask: bool,
                   scale: Optional[float] = None):
   """Scores ``[..., n_q, n_k]`` in float32 (float64 for float64 inputs; :func:`compute_dtype`),
   ``q·k`` times ``scale`` (default ``1/√dim``), with the self-, causal- and padding masks:
-  ``(scores, replaced, hidden)`` as in :func:`hebbjax.kernels.masks.apply_masks`."""
+  ``(scores, replaced)`` as in :func:`hebbjax.kernels.masks.apply_masks`."""
   if scale is None:
     scale = q.shape[-1] ** -0.5
   dtype = compute_dtype(q.dtype, k.dtype)
@@ -125,21 +125,33 @@ def _offsets(options: _Options, n_chunks: int, n_rounds: int) -> tuple:
   return lsh_pallas.window_offsets(options.chunks_before, options.chunks_after, period)
 
 
-def _windows(ext: jax.Array, chunk_length: int, n: int, offsets, before: int) -> jax.Array:
-  """``ext`` rows ``[(before + n + after)·c, ...]`` (``before`` chunks ahead of chunk 0) ->
-  ``[n, W·c, ...]``: per query chunk, the key chunks at each offset."""
-  chunks = ext.reshape((-1, chunk_length) + ext.shape[1:])
-  return jnp.concatenate([chunks[before + o:before + o + n] for o in offsets], axis=1)
+def _windows(pieces, chunk_length: int, offsets, before: int) -> jax.Array:
+  """``[n, W·c, ...]``: per query chunk, the key chunks at each offset, from the key rows
+  ``tail + sorted + head`` given as the three ``pieces`` (``before`` chunks of tail; the
+  concatenation is never built: each window is cut from the pieces directly)."""
+  chunked = [p.reshape((-1, chunk_length) + p.shape[1:]) for p in pieces]
+  n = chunked[1].shape[0]
+  starts = [0, chunked[0].shape[0], chunked[0].shape[0] + n]
+
+  def cut(start):  # extension chunks [start, start + n)
+    parts = [x[max(start - s0, 0):min(start + n - s0, x.shape[0])]
+             for x, s0 in zip(chunked, starts)]
+    parts = [x for x in parts if x.shape[0]]
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+  return jnp.concatenate([cut(before + o) for o in offsets], axis=1)
 
 
 def _unwindows(d: jax.Array, n_ext_chunks: int, offsets, before: int) -> jax.Array:
-  """The adjoint of :func:`_windows`: ``[n, W·c, ...]`` -> ``[n_ext_chunks·c, ...]``, the
-  shares of each key row summed over the windows it sits in."""
+  """The adjoint of :func:`_windows`: ``[n, W·c, ...]`` -> ``[n_ext_chunks·c, ...]`` over
+  ``tail + sorted + head``, the shares of each key row summed over the windows it sits in
+  (shifted copies added: one elementwise fusion, no scatter)."""
   n, c = d.shape[0], d.shape[1] // len(offsets)
-  ext = jnp.zeros((n_ext_chunks, c) + d.shape[2:], d.dtype)
-  for i, o in enumerate(offsets):
-    ext = ext.at[before + o:before + o + n].add(d[:, i * c:(i + 1) * c])
-  return ext.reshape((n_ext_chunks * c,) + d.shape[2:])
+  rest = [(0, 0)] * (d.ndim - 2)
+  total = sum(jnp.pad(d[:, i * c:(i + 1) * c], [(before + o, n_ext_chunks - n - before - o),
+                                                 (0, 0)] + rest)
+              for i, o in enumerate(offsets))
+  return total.reshape((n_ext_chunks * c,) + d.shape[2:])
 
 
 def _edge_positions(orders: jax.Array, r, options: _Options):
@@ -172,15 +184,17 @@ def _sorted_round(inputs, plan: _Plan, r, options: _Options) -> _Sorted:
 
 
 def _extended(inputs, plan: _Plan, rd: _Sorted, options: _Options):
-  """``(keys, values, positions, valid)`` of the key rows ``tail + sorted + head``."""
+  """``(keys, values, positions, valid)`` of the key rows ``tail + sorted + head``, each as
+  its three pieces (for :func:`_windows`)."""
   q, k, v = inputs
   if options.shared_qk:
     keys_at = lambda pos: masks.normalise_keys(jnp.take(q, pos, axis=0))
   else:
     keys_at = lambda pos: jnp.take(k, pos, axis=0)
-  join = lambda at, main: jnp.concatenate([at(rd.tail), main, at(rd.head)])
-  return (join(keys_at, rd.k), join(lambda pos: jnp.take(v, pos, axis=0), rd.v),
-          join(lambda pos: pos, rd.k_pos), join(lambda pos: jnp.take(plan.valid, pos), rd.k_valid))
+  pieces = lambda at, main: (at(rd.tail), main, at(rd.head))
+  return (pieces(keys_at, rd.k), pieces(lambda pos: jnp.take(v, pos, axis=0), rd.v),
+          pieces(lambda pos: pos, rd.k_pos),
+          pieces(lambda pos: jnp.take(plan.valid, pos), rd.k_valid))
 
 
 def _chunk_ids(ranks: jax.Array, positions: jax.Array, chunk_length: int) -> jax.Array:
@@ -212,26 +226,26 @@ def _keep(plan: _Plan, r, options: _Options, shape) -> Optional[jax.Array]:
 # -- one round, jax.lax ------------------------------------------------------------------------
 
 def _xla_scores(inputs, plan: _Plan, r, rd: _Sorted, options: _Options):
-  """Round ``r``'s windows: ``(scores, replaced, hidden, keys, values, chunk)``, the window
+  """Round ``r``'s windows: ``(scores, replaced, keys, values, chunk)``, the window
   arrays ``[n, W·c, ...]`` and ``chunk`` reshaping ``[Lp, ...]`` rows into query chunks."""
   c = options.chunk_length
   n_chunks = rd.q.shape[0] // c
   offsets = _offsets(options, n_chunks, plan.q_orders.shape[0])
   keys, values, k_pos, k_valid = _extended(inputs, plan, rd, options)
-  window = lambda x: _windows(x, c, n_chunks, offsets, options.chunks_before)
+  window = lambda pieces: _windows(pieces, c, offsets, options.chunks_before)
   chunk = lambda x: x.reshape((n_chunks, c) + x.shape[1:])
-  scores, replaced, hidden = masked_scores(chunk(rd.q), window(keys), chunk(rd.q_pos),
-                                           window(k_pos), window(k_valid), options.causal,
-                                           options.shared_qk, options.scale)
+  scores, replaced = masked_scores(chunk(rd.q), window(keys), chunk(rd.q_pos), window(k_pos),
+                                   window(k_valid), options.causal, options.shared_qk,
+                                   options.scale)
   if options.dedup:
     scores = scores + _dedup_offset(plan, chunk(rd.q_pos), window(k_pos), options, offsets)
-  return scores, replaced, hidden, window(keys), window(values), chunk
+  return scores, replaced, window(keys), window(values), chunk
 
 
 def _xla_round(inputs, plan: _Plan, r, rd: _Sorted, options: _Options):
   """``(out [Lp, dv] float32, lse [Lp])`` of one round, in sorted query order."""
-  scores, _, hidden, _, values, _ = _xla_scores(inputs, plan, r, rd, options)
-  p, total, lse = masks.softmax_stats(scores, hidden)
+  scores, _, _, values, _ = _xla_scores(inputs, plan, r, rd, options)
+  p, total, lse = masks.softmax_stats(scores)
   keep = _keep(plan, r, options, p.shape)
   if keep is not None:
     p = p * keep
@@ -249,13 +263,11 @@ def attend_chunks(q, k, v, q_pos, k_pos, k_valid, chunk_length, causal, self_mas
   length = q.shape[0]
   n_chunks = length // chunk_length
   offsets = lsh_pallas.window_offsets(1, 0, n_chunks)
-  around = jnp.arange(-chunk_length, length) % length
-  window = lambda x: _windows(jnp.take(x, around, axis=0), chunk_length, n_chunks, offsets,
-                              before=1)
+  window = lambda x: _windows((x[-chunk_length:], x, x[:0]), chunk_length, offsets, before=1)
   chunk = lambda x: x.reshape((n_chunks, chunk_length) + x.shape[1:])
-  scores, _, hidden = masked_scores(chunk(q), window(k), chunk(q_pos), window(k_pos),
-                                    window(k_valid), causal, self_mask, scale)
-  p, total, lse = masks.softmax_stats(scores, hidden)
+  scores, _ = masked_scores(chunk(q), window(k), chunk(q_pos), window(k_pos), window(k_valid),
+                            causal, self_mask, scale)
+  p, total, lse = masks.softmax_stats(scores)
   out = masks.normalise(jnp.einsum("cqk,ckd->cqd", p, window(v).astype(p.dtype)), total)
   return out.reshape(length, -1), lse.reshape(length)
 
@@ -270,9 +282,9 @@ def _xla_round_backward(inputs, plan: _Plan, r, rd: _Sorted, options: _Options, 
   :func:`hebbjax.kernels.lsh_pallas.chunk_attention_backward`. Written out rather than left to
   autodiff so that nothing but this round's scores lives at once.
   """
-  scores, replaced, hidden, keys, values, chunk = _xla_scores(inputs, plan, r, rd, options)
+  scores, replaced, keys, values, chunk = _xla_scores(inputs, plan, r, rd, options)
   d_o, delta = chunk(d_o), chunk(delta)
-  probs = masks.probabilities(scores, hidden, chunk(lse))
+  probs = masks.probabilities(scores, chunk(lse))
   keep = _keep(plan, r, options, probs.shape)
   dropped = probs if keep is None else probs * keep
   d_v = jnp.einsum("cqk,cqd->ckd", dropped, d_o)
@@ -292,8 +304,17 @@ def _xla_round_backward(inputs, plan: _Plan, r, rd: _Sorted, options: _Options, 
 def _ext_to_original(d_ext: jax.Array, plan: _Plan, r, rd: _Sorted, options: _Options):
   """Key-row gradients over ``tail + sorted + head`` -> original order ``[Lp, ...]``."""
   start, length = rd.tail.shape[0], rd.k.shape[0]
-  out = jnp.take(d_ext[start:start + length], plan.k_ranks[r], axis=0)
-  return out.at[rd.tail].add(d_ext[:start]).at[rd.head].add(d_ext[start + length:])
+  if options.concat_rounds:   # the edges are rows of the neighbouring rounds' orders
+    out = jnp.take(d_ext[start:start + length], plan.k_ranks[r], axis=0)
+    return out.at[rd.tail].add(d_ext[:start]).at[rd.head].add(d_ext[start + length:])
+  # The round wraps around itself: extension row t is sorted row (t - start) mod length. Fold
+  # the rows onto one period (pads and a sum: no scatter, which costs memory under vmap), then
+  # undo the sort.
+  front = -start % length
+  rows = d_ext.shape[0] + front
+  padded = jnp.pad(d_ext, [(front, -rows % length)] + [(0, 0)] * (d_ext.ndim - 1))
+  folded = padded.reshape((-1, length) + d_ext.shape[1:]).sum(axis=0)
+  return jnp.take(folded, plan.k_ranks[r], axis=0)
 
 
 # -- rounds, merged -----------------------------------------------------------------------------
@@ -330,8 +351,8 @@ def _merge_weight(round_lse, top, total):
 
 def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_out, top,
                     total, round_lse):
-  """Round ``r``'s share of the gradients (original order, float32): ``(dq, dk, dv)``, ``dk``
-  with respect to the keys as scored (the normalised queries for shared QK).
+  """Round ``r``'s share of the gradients (original order, float32): ``(dq, dk, dv)``, with
+  ``dk`` None for shared QK (the keys' share is in ``dq``).
 
   The merged output is ``out = Σ_r w_r O_r`` with ``w_r = exp(lse_r - top) / total``; with
   ``g = d_out`` the round sees ``d_o = w g`` and ``delta = w (g·out)`` — its own output cancels
@@ -351,7 +372,11 @@ def _round_backward(inputs, plan: _Plan, r, options: _Options, d_out, d_out_dot_
   else:
     d_q, d_k, d_v = _xla_round_backward(inputs, plan, r, rd, options, d_o, delta, lse)
     d_k, d_v = (_ext_to_original(d, plan, r, rd, options) for d in (d_k, d_v))
-  return jnp.take(d_q, plan.q_ranks[r], axis=0), d_k, d_v
+  d_q = jnp.take(d_q, plan.q_ranks[r], axis=0)
+  if options.shared_qk:   # the keys were the normalised queries
+    _, normalise_vjp = jax.vjp(masks.normalise_keys, inputs[0].astype(d_k.dtype))
+    return d_q + normalise_vjp(d_k)[0], None, d_v
+  return d_q, d_k, d_v
 
 
 def _all_rounds(inputs, plan: _Plan, options: _Options):
@@ -403,12 +428,8 @@ def _recomputing_bwd(options, residuals, d_out):
     return jax.tree.map(jnp.add, grads, d_round), None
 
   dtype = compute_dtype(q.dtype, v.dtype)
-  zero = lambda x: jnp.zeros(x.shape, dtype)
-  zeros = (zero(q), zero(q if k is None else k), zero(v))
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, dtype), inputs)
   (d_q, d_k, d_v), _ = jax.lax.scan(body, zeros, jnp.arange(plan.q_orders.shape[0]))
-  if options.shared_qk:   # the keys were the normalised queries: one VJP for every round
-    _, normalise_vjp = jax.vjp(masks.normalise_keys, q.astype(dtype))
-    d_q, d_k = d_q + normalise_vjp(d_k)[0], None
   cast = lambda d, x: None if d is None else d.astype(x.dtype)
   return (cast(d_q, q), cast(d_k, k), cast(d_v, v)), None
 

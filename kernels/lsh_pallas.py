@@ -121,14 +121,14 @@ def _dedup_offset(queries: _Queries, keys: _Keys, pattern: _Pattern):
 
 
 def _scores(queries: _Queries, keys: _Keys, pattern: _Pattern):
-  """Masked float32 scores ``[c, c]``, and the masks of replaced and of hidden entries."""
+  """Masked float32 scores ``[c, c]`` and the mask of entries replaced by constants."""
   o = pattern.options
   scores = jnp.dot(queries.q, keys.k.T, preferred_element_type=jnp.float32) * o["scale"]
-  scores, replaced, hidden = masks.apply_masks(scores, queries.pos, keys.pos, keys.valid,
-                                               causal=o["causal"], self_mask=o["self_mask"])
+  scores, replaced = masks.apply_masks(scores, queries.pos, keys.pos, keys.valid,
+                                       causal=o["causal"], self_mask=o["self_mask"])
   if pattern.n_dedup:
     scores = scores + _dedup_offset(queries, keys, pattern)
-  return scores, replaced, hidden
+  return scores, replaced
 
 
 def _windows(own_refs, edges: dict, t: int, sign: int, pattern: _Pattern, load) -> list:
@@ -154,9 +154,8 @@ def _forward_kernel(*refs, pattern: _Pattern):
     queries = _queries_of(_rows(q_refs, t, c), False, pattern.n_dedup)
     windows = _windows(own, edges, t, +1, pattern, _keys_of)
     scored = [_scores(queries, keys, pattern) for keys in windows]
-    top = functools.reduce(jnp.maximum, [masks.visible_max(s, hidden)
-                                         for s, _, hidden in scored])
-    probs = [masks.probabilities(s, hidden, top) for s, _, hidden in scored]
+    top = functools.reduce(jnp.maximum, [masks.visible_max(s) for s, _ in scored])
+    probs = [masks.probabilities(s, top) for s, _ in scored]
     total = sum(jnp.sum(p, axis=1) for p in probs)
     acc = sum(jnp.dot(p, keys.v.astype(jnp.float32)) for p, keys in zip(probs, windows))
     rows = pl.ds(t * c, c)
@@ -166,8 +165,8 @@ def _forward_kernel(*refs, pattern: _Pattern):
 
 def _score_grads(queries: _Queries, keys: _Keys, pattern: _Pattern):
   """``(P, dS)`` of one (query chunk, key chunk) pair from the saved ``lse`` (scaled dS)."""
-  s, replaced, hidden = _scores(queries, keys, pattern)
-  p = masks.probabilities(s, hidden, queries.lse)
+  s, replaced = _scores(queries, keys, pattern)
+  p = masks.probabilities(s, queries.lse)
   d_o = queries.d_o.astype(jnp.float32)
   dp = jnp.dot(d_o, keys.v.astype(jnp.float32).T)
   ds = jnp.where(replaced, 0.0, p * (dp - queries.delta[:, None])) * pattern.options["scale"]

@@ -6,8 +6,8 @@
   any real key but beats masked ones, so a token attends to itself only when it has nothing
   else to attend to.
 * Padding keys, and under causal masking keys at later original positions, are hidden: they
-  score :data:`MASKED_SCORE` (a finite stand-in, so that no ``inf`` enters a gradient) and
-  get probability exactly 0.
+  score :data:`MASKED_SCORE`, a finite stand-in (no ``inf`` enters a gradient) so far below
+  any real score that its probability underflows to exactly 0.
 * A query that sees nothing (every key of its window hidden: possible with separate queries
   and keys, or for a padding query) has, in that round, output 0 and log-sum-exp ``-inf``; a
   round like that gets merge weight 0, and a query empty in every round gets output 0 and no
@@ -51,15 +51,15 @@ def score_masks(q_pos, k_pos, k_valid, *, causal: bool, self_mask: bool):
 
 
 def apply_masks(scores, q_pos, k_pos, k_valid, *, causal: bool, self_mask: bool):
-  """``(masked scores, replaced, hidden)``: ``scores`` ``[..., n_q, n_k]`` with the self- and
-  mask constants in place; the bool masks of the entries that hold a constant (their gradient
-  is zero) and of the hidden ones (probability 0)."""
+  """``(masked scores, replaced)``: ``scores`` ``[..., n_q, n_k]`` with the self- and mask
+  constants in place, and the bool mask of the entries that hold a constant (their gradient
+  is zero)."""
   is_self, hidden = score_masks(q_pos, k_pos, k_valid, causal=causal, self_mask=self_mask)
   replaced = hidden
   if is_self is not None:
     scores = jnp.where(is_self, SELF_SCORE, scores)
     replaced = replaced | is_self
-  return jnp.where(hidden, MASKED_SCORE, scores), replaced, hidden
+  return jnp.where(hidden, MASKED_SCORE, scores), replaced
 
 
 def finite(x: jax.Array) -> jax.Array:
@@ -67,23 +67,28 @@ def finite(x: jax.Array) -> jax.Array:
   return jnp.where(x == -jnp.inf, 0.0, x)
 
 
-def visible_max(scores: jax.Array, hidden: jax.Array) -> jax.Array:
-  """Row maximum ``[...]`` over the visible entries of ``[..., n_k]``; ``-inf`` if none."""
-  return jnp.max(jnp.where(hidden, -jnp.inf, scores), axis=-1)
+def visible_max(scores: jax.Array) -> jax.Array:
+  """Row maximum ``[...]`` of masked scores ``[..., n_k]``, or ``-inf`` for a row that sees
+  nothing (every entry hidden: its maximum is ``MASKED_SCORE``, or below it with a dedup
+  offset, and every visible score lies above it)."""
+  top = jnp.max(scores, axis=-1)
+  return jnp.where(top > MASKED_SCORE, top, -jnp.inf)
 
 
-def probabilities(scores: jax.Array, hidden: jax.Array, shift: jax.Array) -> jax.Array:
-  """``exp(scores - shift)`` with hidden entries exactly 0 (``shift`` ``[...]``, may be
-  ``-inf`` for an empty row, whose probabilities are then all 0)."""
-  return jnp.where(hidden, 0.0, jnp.exp(scores - finite(shift)[..., None]))
+def probabilities(scores: jax.Array, shift: jax.Array) -> jax.Array:
+  """``exp(scores - shift)`` (``shift`` ``[...]``: a row maximum or log-sum-exp, ``-inf`` for a
+  row that sees nothing). Hidden entries come out exactly 0 with no mask to keep: ``exp`` of
+  ``MASKED_SCORE`` less any real score (or less 0, for an empty row) underflows, in float32 as
+  in float64."""
+  return jnp.exp(scores - finite(shift)[..., None])
 
 
-def softmax_stats(scores: jax.Array, hidden: jax.Array):
-  """``(p, total, lse)`` of one block of rows: unnormalised probabilities ``p``
+def softmax_stats(scores: jax.Array):
+  """``(p, total, lse)`` of one block of masked-score rows: unnormalised probabilities ``p``
   (``exp(s - max)``, hidden entries 0), their row sums and the log-sum-exp over the visible
   entries (``-inf`` for an empty row, whose ``p`` and ``total`` are 0)."""
-  top = visible_max(scores, hidden)
-  p = probabilities(scores, hidden, top)
+  top = visible_max(scores)
+  p = probabilities(scores, top)
   total = jnp.sum(p, axis=-1)
   return p, total, log_sum_exp(top, total)
 
