@@ -134,7 +134,7 @@ def _windows(pieces, chunk_length: int, offsets, before: int) -> jax.Array:
   starts = [0, chunked[0].shape[0], chunked[0].shape[0] + n]
 
   def cut(start):  # extension chunks [start, start + n)
-    parts = [x[max(start - s0, 0):min(start + n - s0, x.shape[0])]
+    parts = [x[min(max(start - s0, 0), x.shape[0]):max(min(start + n - s0, x.shape[0]), 0)]
              for x, s0 in zip(chunked, starts)]
     parts = [x for x in parts if x.shape[0]]
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
@@ -308,12 +308,16 @@ def _ext_to_original(d_ext: jax.Array, plan: _Plan, r, rd: _Sorted, options: _Op
     out = jnp.take(d_ext[start:start + length], plan.k_ranks[r], axis=0)
     return out.at[rd.tail].add(d_ext[:start]).at[rd.head].add(d_ext[start + length:])
   # The round wraps around itself: extension row t is sorted row (t - start) mod length. Fold
-  # the rows onto one period (pads and a sum: no scatter, which costs memory under vmap), then
-  # undo the sort.
-  front = -start % length
-  rows = d_ext.shape[0] + front
-  padded = jnp.pad(d_ext, [(front, -rows % length)] + [(0, 0)] * (d_ext.ndim - 1))
-  folded = padded.reshape((-1, length) + d_ext.shape[1:]).sum(axis=0)
+  # the edges onto the sorted rows with pads (one elementwise sum; a scatter would cost memory
+  # under vmap), then undo the sort.
+  rest = [(0, 0)] * (d_ext.ndim - 1)
+  folded = d_ext[start:start + length]
+  for i in range(0, start, length):   # the tail, one period at a time (usually one piece)
+    piece = d_ext[max(start - i - length, 0):start - i]
+    folded = folded + jnp.pad(piece, [(length - piece.shape[0], 0)] + rest)
+  for i in range(start + length, d_ext.shape[0], length):   # the head
+    piece = d_ext[i:i + length]
+    folded = folded + jnp.pad(piece, [(0, length - piece.shape[0])] + rest)
   return jnp.take(folded, plan.k_ranks[r], axis=0)
 
 
