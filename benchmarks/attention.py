@@ -6,8 +6,9 @@
     python benchmarks/attention.py --section kernels --lengths 4096,...,131072 \
         --block-chunks 1,2,4 --peak-tflops 989    # on a GPU: Pallas vs jax.lax vs cuDNN
 
-Attention: batch 1, model width 256 as 4 heads of 64, chunks (buckets) of 64 tokens,
-``length / 64`` buckets (factored into two hashes above 64 buckets), 4 hash rounds. Each row
+Attention: batch 1, model width 256 as 4 heads of 64, chunks of 64 tokens, the default bucket
+count (``2·length / 64``: a mean bucket of half a chunk, factored into two hashes above 64
+buckets), 4 hash rounds. Each row
 times forward + backward of ``sum(out²)`` (median of --repeats after a compile-and-run) and
 reads the compiled program's temporary memory from XLA's memory analysis. Dense is
 ``jax.nn.dot_product_attention`` (XLA), run only while its compiled temp memory fits

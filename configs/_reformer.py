@@ -25,7 +25,16 @@ def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
   config.model.ff_hidden = 1024
   config.model.n_rounds = 2
   config.model.chunk_length = 64
-  config.model.n_buckets = 0         # 0: about one bucket per chunk
+  config.model.n_buckets = 0         # 0: buckets_per_chunk per chunk (factored above 64)
+  config.model.buckets_per_chunk = 2  # the paper's: the mean bucket holds half a chunk
+  config.model.chunks_before = 1     # key chunks a query chunk sees before its own (sorted)
+  config.model.chunks_after = 0      # ... and after it
+  config.model.concat_rounds = False  # the paper's code: rounds' sorted sequences concatenated
+  config.model.score_scale = 0.0     # multiplies q·k; 0: 1/sqrt(head dim) (trax/HF: 1.0)
+  config.model.attention_dropout = 0.0  # on the attention weights
+  config.model.embedding_dropout = 0.0  # on token and positional embeddings
+  config.model.stream_merge = "mean"  # "mean" of the two streams, or "concat" (trax/HF)
+  config.model.tie_embeddings = False  # head = transposed token embedding (mean streams only)
   config.model.ff_chunk_length = 0   # 0: unchunked
   config.model.dropout_rate = 0.0
   config.model.reversible = True

@@ -25,7 +25,7 @@ def get_config(variant: str = "lsh4"):
   config.model.depth = 1
   config.model.ff_hidden = 256
   config.model.n_rounds = VARIANTS[variant] or 1
-  config.model.chunk_length = 16     # 8 chunks, 8 buckets
+  config.model.chunk_length = 16     # 8 chunks, 16 buckets (the default: two per chunk)
   # Copying needs attention by position (t attends to t - length/2 + 1): a free table lets
   # any offset be learned; "axial" factors would tie positions together.
   config.model.positions = "table"

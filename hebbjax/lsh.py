@@ -49,15 +49,6 @@ def pack_bits(bits: jax.Array) -> jax.Array:
   return jnp.sum(bits.astype(jnp.int32) * weights, axis=-1)
 
 
-def _angular_factor(x, key, n_buckets: int, n_rounds: int) -> jax.Array:
-  rotations = jax.random.normal(key, (x.shape[-1], n_rounds, n_buckets // 2), x.dtype)
-  rotated = jnp.einsum("...ld,drb->...rlb", x, rotations)
-  # argmax over [xR; -xR] without materialising the concatenation.
-  top, bottom = jnp.max(rotated, axis=-1), jnp.min(rotated, axis=-1)
-  return jnp.where(top >= -bottom, jnp.argmax(rotated, axis=-1),
-                   jnp.argmin(rotated, axis=-1) + n_buckets // 2).astype(jnp.int32)
-
-
 def bucket_factors(n_buckets: Union[int, Sequence[int]]) -> tuple[int, ...]:
   """Validates an angular hash's buckets (an even int, or a tuple of them) -> its factors."""
   if isinstance(n_buckets, numbers.Integral) and not isinstance(n_buckets, bool):
@@ -75,31 +66,64 @@ def bucket_factors(n_buckets: Union[int, Sequence[int]]) -> tuple[int, ...]:
   return factors
 
 
+def angular_rotations(key: jax.Array, dim: int, n_buckets: Union[int, Sequence[int]],
+                      n_rounds: int = 1, dtype=jnp.float32) -> jax.Array:
+  """The random rotations of :func:`angular_hash`: ``[dim, n_rounds, Σ factors / 2]`` normals.
+
+  One draw for every factor (consecutive column blocks of ``factor / 2``), as in the paper's
+  code (trax ``hash_vecs``) and HF transformers' ``_hash_vectors``.
+  """
+  factors = bucket_factors(n_buckets)
+  return jax.random.normal(key, (dim, n_rounds, sum(factors) // 2), dtype)
+
+
+def angular_buckets(x: jax.Array, rotations: jax.Array,
+                    n_buckets: Union[int, Sequence[int]]) -> jax.Array:
+  """Bucket ids of ``x`` ``[..., length, dim]`` under given ``rotations`` ``[dim, R, Σf/2]``.
+
+  Per factor ``f_i`` (its block of ``f_i / 2`` rotated coordinates ``y``): ``argmax([y; -y])``
+  (ties to the lower index); the factors combine with the first least significant,
+  ``b = b_0 + f_0·(b_1 + f_1·(b_2 + …))``, the paper's code's order. Returns
+  ``[..., R, length]`` int32 in ``[0, prod(factors))``.
+  """
+  factors = bucket_factors(n_buckets)
+  if rotations.shape[-1] != sum(factors) // 2:
+    raise ValueError(f"rotations.shape={tuple(rotations.shape)}: expected [dim, n_rounds, "
+                     f"{sum(factors) // 2}] for n_buckets={n_buckets!r}")
+  rotated = jnp.einsum("...ld,drb->...rlb", x, rotations.astype(x.dtype))
+  buckets, start, weight = jnp.zeros((), jnp.int32), 0, 1
+  for factor in factors:
+    part = rotated[..., start:start + factor // 2]
+    start += factor // 2
+    # argmax over [y; -y] without materialising the concatenation.
+    top, bottom = jnp.max(part, axis=-1), jnp.min(part, axis=-1)
+    ids = jnp.where(top >= -bottom, jnp.argmax(part, axis=-1),
+                    jnp.argmin(part, axis=-1) + factor // 2).astype(jnp.int32)
+    buckets, weight = buckets + weight * ids, weight * factor
+  return buckets
+
+
 def angular_hash(x: jax.Array, *, key: jax.Array, n_buckets: Union[int, Sequence[int]],
                  n_rounds: int = 1) -> jax.Array:
   """Reformer's angular LSH.
 
   Args:
     x: ``[..., length, dim]`` vectors (their norm does not matter).
-    key: PRNG key of the random rotations.
-    n_buckets: buckets per round, even; or a tuple of even factors, hashed by independent
-      rotations and combined into one id (``b = b_1·n_2 + b_2``, an AND of angular hashes).
-      Factors keep the rotated vectors ``[..., length, Σ factors / 2]`` instead of
-      ``[..., length, n_buckets / 2]``: at 64K tokens and 1024 buckets, 32 × 32 needs 16×
-      less memory and time.
+    key: PRNG key of the random rotations (:func:`angular_rotations`).
+    n_buckets: buckets per round, even; or a tuple of even factors, each hashed by its own
+      rotations and combined into one id (an AND of angular hashes; see
+      :func:`angular_buckets` for the order). Factors keep the rotated vectors
+      ``[..., length, Σ factors / 2]`` instead of ``[..., length, n_buckets / 2]``: at 64K
+      tokens and 1024 buckets, 32 × 32 needs 16× less memory and time.
     n_rounds: independent hash rounds.
 
   Returns:
     ``[..., n_rounds, length]`` int32 bucket ids in ``[0, prod(n_buckets))``.
   """
-  factors = bucket_factors(n_buckets)
   if n_rounds < 1:
     raise ValueError(f"n_rounds={n_rounds}: expected at least 1")
-  keys = [key] if len(factors) == 1 else jax.random.split(key, len(factors))
-  buckets = jnp.zeros((), jnp.int32)
-  for factor_key, factor in zip(keys, factors):
-    buckets = buckets * factor + _angular_factor(x, factor_key, factor, n_rounds)
-  return buckets
+  rotations = angular_rotations(key, x.shape[-1], n_buckets, n_rounds, x.dtype)
+  return angular_buckets(x, rotations, n_buckets)
 
 
 def simhash(x: jax.Array, *, key: jax.Array, n_bits: int) -> jax.Array:

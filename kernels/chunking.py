@@ -17,20 +17,23 @@ import jax
 import jax.numpy as jnp
 
 
-def map_chunks(fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
-               chunk_length: int | None) -> jax.Array:
+def map_chunks(fn: Callable[..., jax.Array], x: jax.Array, *,
+               chunk_length: int | None, with_index: bool = False) -> jax.Array:
   """``fn`` over chunks of the length axis of ``x``.
 
   Args:
-    fn: position-wise ``[..., n, dim] -> [..., n, dim_out]`` (must not mix positions).
+    fn: position-wise ``[..., n, dim] -> [..., n, dim_out]`` (must not mix positions); with
+      ``with_index``, ``fn(chunk, index)`` also gets the chunk's index (an int32 scalar), e.g.
+      to fold into a dropout key so that every chunk draws its own mask.
     x: ``[..., length, dim]``; any length (the last chunk is padded, then cut).
-    chunk_length: positions per chunk; ``None`` applies ``fn`` once to everything.
+    chunk_length: positions per chunk; ``None`` applies ``fn`` once to everything (index 0).
 
   Returns:
-    ``[..., length, dim_out]``, equal to ``fn(x)``.
+    ``[..., length, dim_out]``, equal to ``fn(x)`` (for a ``fn`` that ignores the index).
   """
+  call = fn if with_index else (lambda chunk, index: fn(chunk))
   if chunk_length is None:
-    return fn(x)
+    return call(x, jnp.int32(0))
   if chunk_length < 1:
     raise ValueError(f"chunk_length={chunk_length}: expected a positive chunk length or None")
   length = x.shape[-2]
@@ -39,6 +42,8 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
   padded = jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, pad), (0, 0)])
   chunks = jnp.moveaxis(padded.reshape(x.shape[:-2] + (n_chunks, chunk_length, x.shape[-1])),
                         -3, 0)
-  out = jax.lax.map(jax.checkpoint(fn), chunks)  # [n_chunks, ..., chunk, dim_out]
+  indices = jnp.arange(n_chunks, dtype=jnp.int32)
+  out = jax.lax.map(jax.checkpoint(lambda args: call(*args)), (chunks, indices))
+  # out: [n_chunks, ..., chunk, dim_out]
   out = jnp.moveaxis(out, 0, -3)
   return out.reshape(out.shape[:-3] + (n_chunks * chunk_length, out.shape[-1]))[..., :length, :]

@@ -33,9 +33,10 @@ def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
   length = qk.shape[0]
   valid = jnp.ones(length, bool) if mask is None else mask
   positions = jnp.arange(length)
-  scores, _ = masked_scores(qk, masks.normalise_keys(qk), positions, positions, valid,
-                             causal, True)
-  return (jax.nn.softmax(scores, axis=-1) @ v.astype(jnp.float32)).astype(v.dtype)
+  scores, _ = masked_scores(qk, masks.normalise_keys(qk), positions, positions, valid, causal,
+                            True)
+  p, total, _ = masks.softmax_stats(scores)
+  return masks.normalise(p @ v.astype(jnp.float32), total).astype(v.dtype)
 
 
 def chunked_attention(qk: jax.Array, v: jax.Array, *, chunk_length: int, causal: bool = False,

@@ -164,20 +164,28 @@ def original_schedules(lr0, lr_decay, sigma0, generations):
 
 
 def _softmax_stats(scores):
+  """``(probabilities, log-sum-exp)``; an empty list gives ``([], -inf)``."""
+  if not scores:
+    return np.zeros(0), -np.inf
   top = max(scores)
   weights = np.exp(np.array(scores) - top)
   return weights / weights.sum(), top + np.log(weights.sum())
 
 
 def bucketed_attention(q, k, v, q_buckets, k_buckets, chunk_length, *, shared_qk=True,
-                       causal=False, mask=None, dedup=False):
-  """LSH attention from its definition, with loops over queries and rounds.
+                       causal=False, mask=None, dedup=False, chunks_before=1, chunks_after=0,
+                       concat_rounds=False, scale=None):
+  """LSH attention from its definition, with loops over queries, rounds and keys.
 
-  Round ``r``: positions sorted stably by bucket (separately for queries and keys), cut into
-  chunks; query ``i`` sees the keys whose chunk is its own or the one before (wrapping), minus
-  padding, the future (causal) and itself (shared QK; itself only if nothing else is visible).
-  Without ``dedup`` the rounds' softmax outputs are averaged with weights ``softmax(lse_r)``;
-  with it, the result is one softmax over the union of what ``i`` saw in any round.
+  Round ``r``: padding (``mask`` False) moved to a bucket above every other, positions sorted
+  stably by bucket (separately for queries and keys), cut into chunks; query ``i`` sees the
+  keys whose chunk lies ``-chunks_before .. chunks_after`` chunks from its own (wrapping; with
+  ``concat_rounds`` the rounds' chunks form one cyclic sequence, and a key may then appear once
+  per round it is met in), less padding and (causal) later positions. Shared QK: keys are the
+  unit queries, and a token's own key scores -1e5. Scores ``q·k·scale`` (default ``1/√d``).
+  A round in which ``i`` sees nothing gives output 0 and log-sum-exp ``-inf``. Without
+  ``dedup`` the rounds' softmax outputs are averaged with weights ``softmax(lse_r)`` (0 if every
+  round is empty); with it, the result is one softmax over the union of what ``i`` saw.
 
   Args:
     q, k: ``[L, d]``; v: ``[L, dv]``; ``L`` a multiple of ``chunk_length``.
@@ -185,40 +193,49 @@ def bucketed_attention(q, k, v, q_buckets, k_buckets, chunk_length, *, shared_qk
   """
   q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
   length, dim = q.shape
+  scale = 1 / np.sqrt(dim) if scale is None else scale
   if shared_qk:
     k = q / np.linalg.norm(q, axis=-1, keepdims=True)
   n_chunks = length // chunk_length
   valid = np.ones(length, bool) if mask is None else np.asarray(mask, bool)
+  q_buckets, k_buckets = np.asarray(q_buckets, np.int64), np.asarray(k_buckets, np.int64)
+  n_rounds = len(q_buckets)
+  period = n_chunks * n_rounds if concat_rounds else n_chunks
+  near = {o % period for o in range(-chunks_before, chunks_after + 1)}
 
   def chunk_of(buckets):
+    padded = np.where(valid, buckets, buckets.max() + 1)
     rank = np.empty(length, int)
-    rank[np.argsort(np.asarray(buckets), kind="stable")] = np.arange(length)
+    rank[np.argsort(padded, kind="stable")] = np.arange(length)
     return rank // chunk_length
 
-  def visible(i, window):
-    seen = [j for j in window if valid[j] and not (causal and j > i)
-            and not (shared_qk and j == i)]
-    return seen or ([i] if shared_qk else [])
+  q_chunks = [chunk_of(b) for b in q_buckets]
+  k_chunks = [chunk_of(b) for b in k_buckets]
 
+  def window(i, r):  # the keys query i meets in round r, one entry per meeting
+    if concat_rounds:
+      here = r * n_chunks + q_chunks[r][i]
+      return [j for s in range(n_rounds) for j in range(length)
+              if (s * n_chunks + k_chunks[s][j] - here) % period in near]
+    return [j for j in range(length) if (k_chunks[r][j] - q_chunks[r][i]) % period in near]
+
+  visible = lambda i, keys: [j for j in keys if valid[j] and not (causal and j > i)]
+  score = lambda i, j: -1e5 if shared_qk and i == j else q[i] @ k[j] * scale
   out = np.zeros((length, v.shape[1]))
-  windows = []
-  for qb, kb in zip(np.asarray(q_buckets), np.asarray(k_buckets)):
-    qc, kc = chunk_of(qb), chunk_of(kb)
-    windows.append([[j for j in range(length) if kc[j] in (qc[i], (qc[i] - 1) % n_chunks)]
-                    for i in range(length)])
-  score = lambda i, j: q[i] @ k[j] / np.sqrt(dim) + (-1e5 if shared_qk and i == j else 0.0)
   for i in range(length):
     if dedup:
-      seen = visible(i, sorted(set(j for w in windows for j in w[i])))
+      seen = visible(i, sorted(set(j for r in range(n_rounds) for j in window(i, r))))
       p, _ = _softmax_stats([score(i, j) for j in seen])
-      out[i] = p @ v[seen]
+      out[i] = p @ v[seen] if seen else 0.0
       continue
     rounds, lses = [], []
-    for w in windows:
-      seen = visible(i, w[i])
+    for r in range(n_rounds):
+      seen = visible(i, window(i, r))
       p, lse = _softmax_stats([score(i, j) for j in seen])
-      rounds.append(p @ v[seen])
+      rounds.append(p @ v[seen] if seen else np.zeros(v.shape[1]))
       lses.append(lse)
+    if max(lses) == -np.inf:
+      continue
     round_weights, _ = _softmax_stats(lses)
     out[i] = round_weights @ np.array(rounds)
   return out

@@ -128,3 +128,34 @@ def test_syndromes_coincide_across_a_coset():
   flipped[:, column] ^= 1
   assert (np.asarray(lsh.syndrome_hash(jnp.asarray(flipped), h))
           != np.asarray(lsh.syndrome_hash(jnp.asarray(x), h))).all()
+
+
+@pytest.mark.parametrize("n_buckets", [8, (4, 6)])
+def test_isotropic_inputs_fill_every_bucket_equally(n_buckets):
+  # For isotropic x and Gaussian rotations the 2·(columns) directions are exchangeable, so a
+  # vector lands in each of the n buckets with probability exactly 1/n (over rotations and x).
+  # Per rotation the occupancy varies; across rotations its mean must be 1/n within the
+  # standard error of that mean.
+  n = int(np.prod(n_buckets))
+  keys = jax.random.split(jax.random.key(7), 300)
+  x = jax.random.normal(jax.random.key(8), (300, 256, 16))
+  hash_one = lambda x, k: lsh.angular_hash(x, key=k, n_buckets=n_buckets)
+  ids = np.asarray(jax.vmap(hash_one)(x, keys))
+  share = np.stack([(ids[:, 0] == b).mean(-1) for b in range(n)], -1)   # [rotations, n]
+  error = np.abs(share.mean(0) - 1 / n) / (share.std(0) / np.sqrt(len(share)))
+  assert ids.min() >= 0 and ids.max() < n
+  assert error.max() < 4.5, (error.max(), share.mean(0))
+
+
+def test_factored_ids_put_the_first_factor_lowest_as_the_papers_code():
+  # trax hash_vecs and HF _hash_vectors: one draw of Σf/2 columns, consecutive slices per
+  # factor, b = b_0 + f_0·b_1 (written here from that description).
+  x = np.asarray(jax.random.normal(jax.random.key(0), (12, 8)))
+  rotations = np.asarray(lsh.angular_rotations(jax.random.key(1), 8, (4, 6), n_rounds=2))
+  assert rotations.shape == (8, 2, 5)
+  rotated = np.einsum("ld,drb->rlb", x, rotations)
+  first = np.argmax(np.concatenate([rotated[..., :2], -rotated[..., :2]], -1), -1)
+  second = np.argmax(np.concatenate([rotated[..., 2:], -rotated[..., 2:]], -1), -1)
+  np.testing.assert_array_equal(
+      np.asarray(lsh.angular_hash(jnp.asarray(x), key=jax.random.key(1), n_buckets=(4, 6),
+                                  n_rounds=2)), first + 4 * second)

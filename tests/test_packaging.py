@@ -19,6 +19,7 @@ def test_wheel_installs_kernels_as_a_subpackage(tmp_path):
   assert "hebbjax/kernels/__init__.py" in names
   assert "hebbjax/configs/cartpole_hebbian.py" in names
   for module in ("layers/reformer.py", "data/duplication.py", "commands/train.py",
+                 "lm/hf_reformer.py",
                  "configs/duplication.py", "configs/bytes_lm.py"):
     assert f"hebbjax/{module}" in names, module
   assert not any(n.startswith(("kernels/", "configs/")) for n in names)

@@ -2,8 +2,9 @@
 
 Each new byte runs the whole model over the prefix padded to the model's context (one compiled
 program, no cache): generating ``n`` bytes costs ``n`` full forward passes, ``O(n · L log L)``.
-Padding is masked out as keys, but padded positions are still hashed, so chunk boundaries can
-differ slightly from a forward pass over the bare prefix.
+Padding is masked out as keys and hashed into a bucket of its own that sorts last, so the real
+bytes fall into the same chunks as in a forward pass over the bare prefix (except that the first
+chunk's look-back wraps around to padding, which it may not see).
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ from typing import Any, Optional, Sequence
 
 import ml_collections
 
-from hebbjax.lm.trainer import Trainer
+from hebbjax.lm import experiment
+from hebbjax.lm.trainer import Trainer  # noqa: F401  (hebbjax.commands.train.Trainer, as before)
 from hebbjax.run import loop, workdir as workdir_lib
 
 
 def saved_config(workdir) -> ml_collections.ConfigDict:
   """The config of the training run in ``workdir``, with the fields added since it started."""
-  return workdir_lib.saved_config(workdir)
+  return workdir_lib.saved_config(workdir, experiment.added_later())
 
 
 def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False,
@@ -28,6 +29,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, resume: bool = False,
       is the whole config.
   """
   if resume and overridden is not None:
-    config = workdir_lib.resume_config(workdir, config, overridden)
-  state, _ = loop.run(Trainer(config), config, workdir, resume=resume)
+    config = workdir_lib.resume_config(workdir, config, overridden, experiment.added_later())
+  state, _ = loop.run(Trainer(config), config, workdir, resume=resume,
+                     added_later=experiment.added_later())
   return state

@@ -28,21 +28,27 @@ class LSHSelfAttention(nnx.Module):
     dim: model width.
     num_heads: heads; ``dim`` must be divisible by it unless ``head_dim`` is given.
     settings: how attention is computed (:class:`hebbjax.kernels.LSHSettings`: buckets,
-      rounds, chunk length, causal, dedup, implementation, hash family); ``**lsh_options``
-      (its fields, e.g. ``n_rounds=4, chunk_length=64, causal=True``) build or amend it.
-      Defaults: two rounds of angular hashing, chunks of 64, about one bucket per chunk
-      (factored above ``FACTOR_ABOVE``).
+      rounds, chunk length, window, causal, dedup, score scale, attention dropout,
+      implementation, hash family); ``**lsh_options`` (its fields, e.g. ``n_rounds=4,
+      chunk_length=64, causal=True``) build or amend it. Defaults: two rounds of angular
+      hashing, chunks of 64, two buckets per chunk (factored above ``FACTOR_ABOVE``).
     head_dim: width per head (default ``dim // num_heads``).
     dropout_rate: dropout on the output projection's input, active when a key is given and
-      ``deterministic`` is False.
+      ``deterministic`` is False (dropout on the attention weights is
+      ``settings.attention_dropout``).
+    out_bias: the output projection has a bias (the paper's code and HF transformers: none).
     head_batch: heads attended at once (``lax.map`` over groups of heads); None: all heads in
       one ``vmap``. Fewer heads at once divides attention's temporary memory, at little cost
       on a CPU whose cores one head already fills.
     rngs: initialisation keys.
   """
 
+  # Returns its bucket ids on request and takes them back (``buckets=``): a reversible stack
+  # keeps them for its recompute (:func:`hebbjax.layers.apply_blocks`).
+  returns_buckets = True
+
   def __init__(self, dim: int, num_heads: int, *, settings: Optional[LSHSettings] = None,
-               head_dim: Optional[int] = None, dropout_rate: float = 0.0,
+               head_dim: Optional[int] = None, dropout_rate: float = 0.0, out_bias: bool = True,
                head_batch: Optional[int] = None, dtype=None, param_dtype=jnp.float32,
                rngs: nnx.Rngs, **lsh_options):
     require_positive("dim", dim)
@@ -61,90 +67,143 @@ class LSHSelfAttention(nnx.Module):
     linear = functools.partial(nnx.Linear, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.qk = linear(dim, inner, use_bias=False)
     self.value = linear(dim, inner, use_bias=False)
-    self.out = linear(inner, dim)
+    self.out = linear(inner, dim, use_bias=out_bias)
 
   def __call__(self, x: jax.Array, *, key: jax.Array, mask: Optional[jax.Array] = None,
                deterministic: bool = True, n_rounds: Optional[int] = None,
-               dense: bool = False) -> jax.Array:
+               dense: bool = False, buckets: Optional[jax.Array] = None,
+               return_buckets: bool = False):
     """Attends within hash buckets.
 
     Args:
       x: ``[batch, length, dim]`` (or ``[length, dim]``).
       key: PRNG key of the hash rotations (a fresh one per step, as in the paper, or a fixed
-        one for deterministic evaluation); also the dropout key.
+        one for deterministic evaluation; each head draws its own) and of dropout.
       mask: ``[batch, length]`` (or ``[length]``) bool, False for padding.
       deterministic: no dropout.
       n_rounds: hash rounds for this call (e.g. evaluate a model trained with 1 round with 8).
       dense: full shared-QK attention with the same weights and masks (the paper's "full
         attention" baseline; ``O(L²)`` memory).
+      buckets: ``[batch, heads, rounds, length]`` int bucket ids to attend with instead of
+        hashing (what ``return_buckets`` gave); ignored with ``dense``.
+      return_buckets: also return the ids used (None with ``dense``).
 
     Returns:
-      ``[batch, length, dim]`` (or ``[length, dim]``).
+      ``[batch, length, dim]`` (or ``[length, dim]``); with ``return_buckets``,
+      ``(out, buckets [batch, heads, rounds, length] int32)``.
     """
     if key is None:
       raise ValueError("key=None: LSHSelfAttention needs a PRNG key for its hash rotations")
     if x.ndim == 2:
-      return self(x[None], key=key, mask=None if mask is None else mask[None],
-                  deterministic=deterministic, n_rounds=n_rounds, dense=dense)[0]
+      out = self(x[None], key=key, mask=None if mask is None else mask[None],
+                 deterministic=deterministic, n_rounds=n_rounds, dense=dense,
+                 buckets=None if buckets is None else buckets[None],
+                 return_buckets=return_buckets)
+      if not return_buckets:
+        return out[0]
+      return out[0][0], None if out[1] is None else out[1][0]
     batch, length, _ = x.shape
     if mask is not None and mask.shape != (batch, length):
       raise ValueError(f"mask.shape={tuple(mask.shape)}: expected {(batch, length)}")
+    if buckets is not None and (buckets.ndim != 4 or buckets.shape[:2] != (batch, self.num_heads)
+                                or buckets.shape[3] != length):
+      raise ValueError(f"buckets.shape={tuple(buckets.shape)}: expected [batch={batch}, "
+                       f"heads={self.num_heads}, rounds, length={length}]")
     hash_key, dropout_key = jax.random.split(key)
     heads = lambda y: y.reshape(batch, length, self.num_heads, self.head_dim)
     qk, v = heads(self.qk(x)), heads(self.value(x))
     settings = self.settings if n_rounds is None else self.settings.replace(n_rounds=n_rounds)
-    if dense:
-      attend = lambda qk, v, key, mask: dense_attention(qk, v, causal=settings.causal, mask=mask)
-    else:
-      attend = functools.partial(lsh_attention, settings=settings)
+    weights_key = None if deterministic else jax.random.fold_in(dropout_key, 1)
+    out, ids = self._heads(qk, v, mask, hash_key, weights_key, settings, dense, buckets)
+    out = self.out(dropout(out.reshape(batch, length, -1), self.dropout_rate,
+                           None if deterministic else dropout_key))
+    return (out, ids) if return_buckets else out
 
-    def one_head(head):  # [batch, length, head_dim] x2, key -> [batch, length, head_dim]
-      q, v, k = head
-      per_batch = jax.vmap(lambda q, v, m: attend(q, v, key=k, mask=m),
-                           in_axes=(0, 0, 0 if mask is not None else None))
-      return per_batch(q, v, mask)
-
-    by_head = lambda y: jnp.moveaxis(y, 2, 0)  # [heads, batch, length, head_dim]
+  def _heads(self, qk, v, mask, hash_key, weights_key, settings, dense, buckets):
+    """Per head (``lax.map`` over groups) and batch row (``vmap``): ``(out [batch, length,
+    heads, head_dim], ids [batch, heads, rounds, length] or None)``."""
     head_keys = jax.random.split(hash_key, self.num_heads)
-    out = jax.lax.map(one_head, (by_head(qk), by_head(v), head_keys),
-                      batch_size=self.head_batch or self.num_heads)
-    out = jnp.moveaxis(out, 0, 2)
-    out = out.reshape(batch, length, -1)
-    return self.out(dropout(out, self.dropout_rate, None if deterministic else dropout_key))
+    weight_keys = (None if weights_key is None
+                   else jax.random.split(weights_key, self.num_heads))
+
+    def one_head(head):  # [batch, length, head_dim] x2, keys, ids -> out, ids
+      q, v, k, drop, ids = head
+      if dense:
+        attend = lambda q, v, m, b: (dense_attention(q, v, causal=settings.causal, mask=m),
+                                     None)
+      else:
+        attend = lambda q, v, m, b: lsh_attention(q, v, key=k, mask=m, settings=settings,
+                                                  buckets=b, return_buckets=True,
+                                                  dropout_key=drop)
+      return jax.vmap(attend, in_axes=(0, 0, None if mask is None else 0,
+                                       None if ids is None else 0))(q, v, mask, ids)
+
+    xs = (jnp.moveaxis(qk, 2, 0), jnp.moveaxis(v, 2, 0), head_keys, weight_keys,
+          None if buckets is None or dense else jnp.moveaxis(buckets, 1, 0))
+    out, ids = jax.lax.map(one_head, xs, batch_size=self.head_batch or self.num_heads)
+    return jnp.moveaxis(out, 0, 2), None if ids is None else jnp.moveaxis(ids, 0, 1)
 
 
-def lsh_attention_fn(*, seed: int = 0, settings: Optional[LSHSettings] = None, **lsh_options):
+class LSHAttentionFn(nnx.Module):
+  """:func:`lsh_attention_fn` with its own hash stream: an NNX module, so that as the
+  ``attention_fn`` of ``nnx.MultiHeadAttention`` its stream is part of that module's state and
+  advances at every call, under ``nnx.jit`` too (fresh rotations per call, per layer)."""
+
+  def __init__(self, fn, rngs: nnx.Rngs):
+    self.fn, self.rngs = fn, rngs
+
+  def __call__(self, *args, hash_key=None, **kwargs):
+    return self.fn(*args, hash_key=self.rngs.hash() if hash_key is None else hash_key, **kwargs)
+
+
+def lsh_attention_fn(*, seed: int = 0, rngs: Optional[nnx.Rngs] = None,
+                     settings: Optional[LSHSettings] = None, **lsh_options):
   """An ``attention_fn`` for ``flax.nnx.MultiHeadAttention`` and linen's
   ``MultiHeadDotProductAttention`` that attends within LSH buckets.
 
   Queries and keys stay separate (those modules project them apart); see
-  :func:`hebbjax.kernels.lsh_qkv_attention`. The hash rotations come from ``seed``, fixed across
-  calls, since these modules pass no key to their ``attention_fn``.
+  :func:`hebbjax.kernels.lsh_qkv_attention`. Each head hashes with its own rotations, drawn
+  from one key per call, taken in this order:
+
+  * ``hash_key=`` given to the returned function (a caller that has a key);
+  * with ``rngs`` (an ``nnx.Rngs``; its ``hash`` stream, else its default): the returned
+    callable is an NNX module (:class:`LSHAttentionFn`) that draws a key from ``rngs`` at every
+    call. As the ``attention_fn`` of ``nnx.MultiHeadAttention`` the stream is part of the model's
+    state, so every call (step) and every layer given the same ``rngs`` draws new rotations;
+  * ``dropout_rng`` when the module passes one (training with dropout): a fresh key per call;
+  * otherwise ``seed``: the same rotations at every call (deterministic evaluation, and linen
+    without dropout).
 
   Masks: only key-padding masks broadcastable to ``[batch, heads, 1, kv_length]`` are accepted
   (an ``[L, L]`` mask would defeat the purpose); ask for causal masking with ``causal=True``
-  here, or ``is_causal=True`` in the call. No bias, no attention dropout. ``settings`` /
-  ``**lsh_options``: as in :class:`LSHSelfAttention` (two rounds, chunks of 64 by default).
+  here, or ``is_causal=True`` in the call. A query that sees no key gets output 0 (flax's dense
+  attention would average all values). ``dropout_rate`` with ``dropout_rng`` drops attention
+  weights (per batch row and head: ``broadcast_dropout`` is ignored). No bias.
+  ``settings`` / ``**lsh_options``: as in :class:`LSHSelfAttention` (two rounds, chunks of 64
+  by default).
 
   Returns:
     ``fn(query, key, value, bias=None, mask=None, ...)`` with query/key/value
     ``[batch..., length, heads, head_dim]``, returning ``[batch..., length, heads, head_dim]``.
   """
   base_settings = LSHSettings.from_options(settings, **lsh_options)
-  hash_key = jax.random.key(seed)
+  seed_key = jax.random.key(seed)
 
   def attention_fn(query, key, value, bias=None, mask=None, dropout_rng=None,
                    dropout_rate=0.0, deterministic=True, dtype=None, precision=None,
-                   module=None, is_causal=False, **unused):
-    del dropout_rng, dtype, precision, module, unused
+                   module=None, is_causal=False, hash_key=None, **unused):
+    del dtype, precision, module, unused
     if bias is not None:
       raise ValueError("bias: lsh_attention_fn does not take an attention bias")
-    if dropout_rate > 0 and not deterministic:
-      raise ValueError(f"dropout_rate={dropout_rate}: lsh_attention_fn has no attention "
-                       "dropout; set it to 0 or run deterministically")
     if query.shape[-3] != key.shape[-3]:
       raise ValueError(f"query length {query.shape[-3]} != key length {key.shape[-3]}: "
                        "lsh_attention_fn is for self-attention")
+    drop = dropout_rate > 0 and not deterministic
+    if drop and dropout_rng is None:
+      raise ValueError(f"dropout_rate={dropout_rate}: needs a dropout_rng (or "
+                       "deterministic=True)")
+    if hash_key is None:
+      hash_key = seed_key if dropout_rng is None else jax.random.fold_in(dropout_rng, 1)
     *batch, length, num_heads, _ = query.shape
     valid = None
     if mask is not None:
@@ -155,13 +214,23 @@ def lsh_attention_fn(*, seed: int = 0, settings: Optional[LSHSettings] = None, *
       valid = jnp.moveaxis(valid, -2, -1).reshape(-1, length, num_heads)
     flat = lambda y: y.reshape(-1, length, num_heads, y.shape[-1])
     settings = base_settings.replace(causal=True) if is_causal else base_settings
-    attend = functools.partial(lsh_qkv_attention, key=hash_key, settings=settings)
-    per_head = jax.vmap(lambda q, k, v, m: attend(q, k, v, mask=m), in_axes=1, out_axes=1)
-    if valid is None:
-      per_head = jax.vmap(lambda q, k, v, m: attend(q, k, v), in_axes=(1, 1, 1, None),
-                          out_axes=1)
-    out = jax.vmap(per_head, in_axes=(0, 0, 0, 0 if valid is not None else None))(
-        flat(query), flat(key), flat(value), valid)
+    if drop:
+      settings = settings.replace(attention_dropout=float(dropout_rate))
+    n_rows = flat(query).shape[0]
+    hash_keys = jax.random.split(hash_key, num_heads)            # one rotation per head
+    drop_keys = (jax.random.split(jax.random.fold_in(dropout_rng, 0), (n_rows, num_heads))
+                 if drop else None)                              # one mask per row and head
+
+    def one(q, k, v, m, hk, dk):
+      return lsh_qkv_attention(q, k, v, key=hk, mask=m, settings=settings, dropout_key=dk)
+
+    per_head = jax.vmap(one, in_axes=(1, 1, 1, None if valid is None else 1, 0,
+                                      None if drop_keys is None else 0), out_axes=1)
+    out = jax.vmap(per_head, in_axes=(0, 0, 0, None if valid is None else 0, None,
+                                      None if drop_keys is None else 0))(
+        flat(query), flat(key), flat(value), valid, hash_keys, drop_keys)
     return out.reshape(*batch, length, num_heads, value.shape[-1])
 
+  if rngs is not None:
+    return LSHAttentionFn(attention_fn, rngs)
   return attention_fn

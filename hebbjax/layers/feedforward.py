@@ -19,7 +19,8 @@ class ChunkedFeedForward(nnx.Module):
     hidden: hidden width (the paper's ``d_ff``).
     chunk_length: positions per chunk; None: all at once.
     activation: elementwise nonlinearity.
-    dropout_rate: dropout on the hidden activations when a key is given.
+    dropout_rate: dropout on the hidden activations when a key is given; each chunk draws its
+      own mask (the key folded with the chunk's index).
     rngs: initialisation keys.
   """
 
@@ -42,13 +43,14 @@ class ChunkedFeedForward(nnx.Module):
                deterministic: bool = True) -> jax.Array:
     """``x``: ``[..., length, dim]`` -> ``[..., length, dim]``.
 
-    ``key`` drives dropout (ignored when ``deterministic``); one key serves all chunks, folded
-    with nothing chunk-specific, so a chunk's mask depends only on its own shape and key.
+    ``key`` drives dropout (ignored when ``deterministic``); chunk ``i`` uses
+    ``fold_in(key, i)``, so no two chunks share a mask.
     """
     key = None if deterministic else key
 
-    def layer(chunk):
+    def layer(chunk, index):
       hidden = self.activation(self.up(chunk))
-      return self.down(dropout(hidden, self.dropout_rate, key))
+      chunk_key = None if key is None else jax.random.fold_in(key, index)
+      return self.down(dropout(hidden, self.dropout_rate, chunk_key))
 
-    return map_chunks(layer, x, chunk_length=self.chunk_length)
+    return map_chunks(layer, x, chunk_length=self.chunk_length, with_index=True)

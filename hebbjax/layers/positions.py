@@ -1,8 +1,9 @@
-"""Axial positional embeddings: a long table factored into two short ones."""
+"""Axial positional embeddings: a long table factored into a few short ones."""
 
 from __future__ import annotations
 
-from typing import Tuple
+import math
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -12,41 +13,45 @@ from hebbjax.layers.common import require_positive
 
 
 class AxialPositionalEmbedding(nnx.Module):
-  """Position ``p = i·cols + j`` gets ``concat(row[i], col[j])``.
+  """Position ``p``, written in the mixed radix ``shape`` as ``(i_0, …, i_{k-1})`` (the last
+  axis fastest: ``p = i_0·a_1·…·a_{k-1} + … + i_{k-1}``), gets
+  ``concat(tables[0][i_0], …, tables[k-1][i_{k-1}])``.
 
-  A table for ``rows × cols`` positions costs ``rows·dims[0] + cols·dims[1]`` parameters
-  instead of ``rows·cols·dim`` (64K positions at width 256: 65K instead of 16.8M).
+  A table for ``a_0 × … × a_{k-1}`` positions costs ``Σ a_i·dims[i]`` parameters instead of
+  ``Π a_i · dim`` (64K positions at width 256 with two axes: 65K instead of 16.8M). One axis is
+  an ordinary table.
 
   Args:
-    shape: ``(rows, cols)``; ``rows·cols`` is the longest supported length.
-    dims: ``(row_dim, col_dim)``, summing to the model width.
-    rngs: initialisation keys.
+    shape: ``(a_0, …, a_{k-1})``; their product is the longest supported length.
+    dims: ``(d_0, …, d_{k-1})``, summing to the model width.
+    rngs: initialisation keys (normal, std 1, as in the paper's code).
 
   References:
     Kitaev, Kaiser & Levskaya, "Reformer" (2020), and its trax implementation's
     "axial positional encoding"; Ho et al., "Axial Attention" (2019).
   """
 
-  def __init__(self, shape: Tuple[int, int], dims: Tuple[int, int], *, rngs: nnx.Rngs,
+  def __init__(self, shape: Sequence[int], dims: Sequence[int], *, rngs: nnx.Rngs,
                param_dtype=jnp.float32):
-    if len(shape) != 2 or len(dims) != 2:
-      raise ValueError(f"shape={shape!r}, dims={dims!r}: expected two factors each")
+    shape, dims = tuple(shape), tuple(dims)
+    if not shape or len(shape) != len(dims):
+      raise ValueError(f"shape={shape!r}, dims={dims!r}: expected one dim per axis")
     for name, values in (("shape", shape), ("dims", dims)):
       for value in values:
         require_positive(name, value)
     init = nnx.initializers.normal(1.0)
-    self.rows = nnx.Param(init(rngs.params(), (shape[0], dims[0]), param_dtype))
-    self.cols = nnx.Param(init(rngs.params(), (shape[1], dims[1]), param_dtype))
-    self.shape, self.dim = tuple(shape), sum(dims)
+    self.tables = nnx.List([nnx.Param(init(rngs.params(), (size, width), param_dtype))
+                            for size, width in zip(shape, dims)])
+    self.shape, self.dim = shape, sum(dims)
 
   def __call__(self, length: int) -> jax.Array:
-    """Returns ``[length, dims[0] + dims[1]]`` for positions ``0 .. length - 1``."""
-    rows, cols = self.shape
-    if length > rows * cols:
+    """Returns ``[length, sum(dims)]`` for positions ``0 .. length - 1``."""
+    if length > math.prod(self.shape):
       raise ValueError(f"length={length}: longer than shape={self.shape} supports "
-                       f"({rows * cols} positions)")
-    table = jnp.concatenate([
-        jnp.broadcast_to(self.rows[...][:, None, :], (rows, cols, self.rows.shape[1])),
-        jnp.broadcast_to(self.cols[...][None, :, :], (rows, cols, self.cols.shape[1])),
-    ], axis=-1)
-    return table.reshape(rows * cols, self.dim)[:length]
+                       f"({math.prod(self.shape)} positions)")
+    positions = jnp.arange(length)
+    parts, stride = [], math.prod(self.shape)
+    for size, table in zip(self.shape, self.tables):
+      stride //= size
+      parts.append(jnp.take(table[...], (positions // stride) % size, axis=0))
+    return jnp.concatenate(parts, axis=-1)

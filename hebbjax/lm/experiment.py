@@ -24,6 +24,29 @@ TASKS = ("duplication", "bytes")
 POSITIONS = ("axial", "table")
 # LSHSettings fields whose config field has another name.
 CONFIG_NAMES = {"implementation": "attention_implementation"}
+# LSHSettings fields read from model.* (0, "" or 0.0 meaning "the default", None).
+SETTINGS_FIELDS = ("n_buckets", "n_rounds", "chunk_length", "implementation", "block_chunks",
+                   "buckets_per_chunk", "chunks_before", "chunks_after", "concat_rounds",
+                   "score_scale", "attention_dropout")
+NONE_IF_FALSY = ("n_buckets", "implementation", "score_scale")
+# model.* fields added after runs could have been made without them, with the values that
+# reproduce those runs: the defaults when a saved config lacks one, and the resume guard's
+# (hebbjax.run.workdir.prepare) "added later" values.
+ADDED_LATER = {
+    "buckets_per_chunk": 1,      # the default bucket count was one per chunk
+    "chunks_before": 1, "chunks_after": 0, "concat_rounds": False, "score_scale": 0.0,
+    "attention_dropout": 0.0, "embedding_dropout": 0.0, "stream_merge": "mean",
+    "tie_embeddings": False,
+}
+
+
+def added_later() -> dict:
+  """``{"model.<field>": value}`` for :func:`hebbjax.run.workdir.prepare`'s ``added_later``."""
+  return {f"model.{name}": value for name, value in ADDED_LATER.items()}
+
+
+def _model_field(m, name: str):
+  return m.get(name, ADDED_LATER.get(name))
 
 
 def _model_error(error: ValueError) -> ValueError:
@@ -35,12 +58,16 @@ def _model_error(error: ValueError) -> ValueError:
 
 def build_settings(config: ml_collections.ConfigDict) -> LSHSettings:
   """``config.model``'s attention fields -> one validated :class:`LSHSettings`."""
-  m = config.model
+  m, fields = config.model, {}
+  for name in SETTINGS_FIELDS:
+    value = _model_field(m, CONFIG_NAMES.get(name, name))
+    if value is None:
+      continue
+    fields[name] = (value or None) if name in NONE_IF_FALSY else value
+  if isinstance(fields.get("n_buckets"), list):
+    fields["n_buckets"] = tuple(fields["n_buckets"])
   try:
-    return LSHSettings(n_buckets=m.get("n_buckets") or None, n_rounds=int(m.n_rounds),
-                       chunk_length=int(m.chunk_length), causal=True,
-                       implementation=m.get("attention_implementation") or None,
-                       block_chunks=int(m.get("block_chunks", 1)))
+    return LSHSettings(causal=True, **fields)
   except ValueError as error:
     raise _model_error(error) from None
 
@@ -60,6 +87,9 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Reformer
         num_heads=int(m.num_heads), max_length=int(d.length), axial_shape=axial_shape,
         ff_hidden=int(m.ff_hidden), ff_chunk_length=m.get("ff_chunk_length") or None,
         dropout_rate=float(m.dropout_rate), reversible=bool(m.reversible),
+        embedding_dropout=float(_model_field(m, "embedding_dropout")),
+        stream_merge=str(_model_field(m, "stream_merge")),
+        tie_embeddings=bool(_model_field(m, "tie_embeddings")),
         head_batch=m.get("head_batch") or None, settings=settings, rngs=nnx.Rngs(seed))
   except ValueError as error:
     raise _model_error(error) from None

@@ -8,7 +8,7 @@ import pytest
 import reference
 
 from hebbjax import lsh
-from hebbjax.kernels import (chunked_attention, dense_attention, lsh_attention,
+from hebbjax.kernels import (buckets_for, chunked_attention, dense_attention, lsh_attention,
                             lsh_qkv_attention)
 
 
@@ -50,8 +50,7 @@ def test_padding_never_leaks_and_any_length_works():
   kwargs = dict(key=jax.random.key(3), n_buckets=4, n_rounds=2, chunk_length=4, mask=mask)
   out = lsh_attention(qk, v, **kwargs)
   assert out.shape == (13, 6) and np.isfinite(np.asarray(out)).all()
-  # Values of masked tokens never reach a real token's output. (Their shared-QK vectors may
-  # still move real tokens between chunks through the sort, a property of LSH bucketing.)
+  # Values of masked tokens never reach a real token's output.
   moved = lsh_attention(qk, v.at[10:].add(50.0), **kwargs)
   np.testing.assert_array_equal(np.asarray(out[:10]), np.asarray(moved[:10]))
   # With one chunk over everything, the result is dense attention over the real tokens.
@@ -78,10 +77,22 @@ def test_gradients_match_dense_in_the_one_chunk_case():
 def test_jit_vmap_bf16_and_keyed_determinism():
   qk, v = inputs(length=16)
   batch_qk, batch_v = jnp.stack([qk, -qk]), jnp.stack([v, v])
-  f = jax.jit(jax.vmap(lambda a, b: lsh_attention(a, b, key=jax.random.key(5), n_buckets=4,
-                                                  chunk_length=4)))
-  out = f(batch_qk, batch_v)
-  np.testing.assert_array_equal(np.asarray(out), np.asarray(f(batch_qk, batch_v)))
+  attend = lambda a, b, key=5: lsh_attention(a, b, key=jax.random.key(key), n_buckets=4,
+                                             chunk_length=4)
+  out = jax.jit(jax.vmap(attend))(batch_qk, batch_v)
+  # vmap: each row is the unbatched call on that row.
+  for i in range(2):
+    np.testing.assert_array_equal(np.asarray(out[i]), np.asarray(attend(batch_qk[i], batch_v[i])))
+  # The key decides the buckets: key 5's hash gives the definition's output...
+  buckets = lsh.angular_hash(qk, key=jax.random.key(5), n_buckets=4)
+  np.testing.assert_allclose(np.asarray(out[0]),
+                             reference.bucketed_attention(qk, qk, v, buckets, buckets, 4),
+                             atol=1e-5)
+  # ...another key other buckets and another output; a separately built jit repeats key 5.
+  other = lsh.angular_hash(qk, key=jax.random.key(6), n_buckets=4)
+  assert (np.asarray(other) != np.asarray(buckets)).sum() >= 4
+  assert np.abs(np.asarray(attend(qk, v, key=6)) - np.asarray(out[0])).max() > 1e-2
+  np.testing.assert_array_equal(np.asarray(jax.jit(attend)(qk, v)), np.asarray(out[0]))
   one_chunk = jax.jit(lambda a, b: lsh_attention(a, b, key=jax.random.key(5), n_buckets=4,
                                                  chunk_length=16))
   out16 = one_chunk(qk.astype(jnp.bfloat16), v.astype(jnp.bfloat16))
@@ -111,13 +122,19 @@ def test_many_buckets_and_rounds_match_the_definition(causal, dedup, masked):
   np.testing.assert_allclose(np.asarray(got), want, atol=2e-5)
 
 
-def test_dedup_with_windows_covering_everything_is_dense():
-  # Two chunks: each sees both, so every round's window is the whole sequence; counted once,
-  # the merged result is exactly dense attention however many rounds there are.
-  qk, v = inputs(length=16)
-  got = lsh_attention(qk, v, key=jax.random.key(7), n_buckets=8, n_rounds=4, chunk_length=8,
-                      dedup=True)
-  np.testing.assert_allclose(np.asarray(got), reference.dense_attention(qk, v), atol=1e-5)
+def test_dedup_counts_each_pair_once_over_partly_overlapping_windows():
+  # Six chunks per round, three rounds: windows overlap only in part, so a pair is met in one,
+  # two or three rounds; dedup must give one softmax over the union of the windows.
+  qk, v = inputs(length=24)
+  mask = jnp.arange(24) % 5 != 2
+  kwargs = dict(key=jax.random.key(7), n_buckets=4, n_rounds=3, chunk_length=4, mask=mask)
+  got = np.asarray(lsh_attention(qk, v, dedup=True, **kwargs))
+  buckets = lsh.angular_hash(qk, key=kwargs["key"], n_buckets=4, n_rounds=3)
+  want = reference.bucketed_attention(qk, qk, v, buckets, buckets, 4, mask=mask, dedup=True)
+  np.testing.assert_allclose(got, want, atol=2e-5)
+  # Exercised: counting pairs once changes the result, and the union is not everything.
+  assert np.abs(got - np.asarray(lsh_attention(qk, v, **kwargs))).max() > 1e-2
+  assert np.abs(got - reference.dense_attention(qk, v, mask=mask)).max() > 1e-2
 
 
 def test_separate_queries_and_keys_match_the_definition_and_dot_product_attention():
@@ -180,3 +197,189 @@ def test_bf16_gradients_follow_float32_ones():
   for a, b in zip(low, high):
     assert a.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b), atol=0.1, rtol=0.1)
+
+
+IMPLEMENTATIONS = ["xla", "pallas"]
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_a_query_that_sees_nothing_gets_zero_and_no_gradient(implementation):
+  # Chunks of 2 with one query bucket (identity order) and key buckets [1,0,0,0,0,0,2,2]: key
+  # order 1 2 3 4 5 0 6 7, so query 0 sees key chunks {1, 2} and {6, 7}, all in its future.
+  q, k, v = (jax.random.normal(key, (8, 4)) for key in jax.random.split(jax.random.key(1), 3))
+  q_ids, k_ids = jnp.zeros((1, 8), int), jnp.array([[1, 0, 0, 0, 0, 0, 2, 2]])
+  attend = lambda q, k, v, ids=(q_ids, k_ids): lsh_qkv_attention(
+      q, k, v, buckets=ids, chunk_length=2, causal=True, implementation=implementation)
+  out = attend(q, k, v)
+  np.testing.assert_array_equal(np.asarray(out[0]), 0.0)
+  for grad in jax.grad(lambda *a: attend(*a)[0].sum(), (0, 1, 2))(q, k, v):
+    np.testing.assert_array_equal(np.asarray(grad), 0.0)
+  for grad in jax.grad(lambda *a: jnp.sum(attend(*a) ** 2), (0, 1, 2))(q, k, v):
+    assert np.isfinite(np.asarray(grad)).all()
+  # With a second round in which query 0 sees key 0, that round alone decides its output.
+  both = (jnp.concatenate([q_ids, q_ids]), jnp.concatenate([k_ids, jnp.zeros((1, 8), int)]))
+  second = (both[0][1:], both[1][1:])
+  np.testing.assert_allclose(np.asarray(attend(q, k, v, both)[0]),
+                             np.asarray(attend(q, k, v, second)[0]), atol=1e-6)
+  np.testing.assert_allclose(np.asarray(attend(q, k, v, second)[0]), np.asarray(v[0]), atol=1e-6)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_no_output_depends_on_a_later_value(implementation):
+  # Separate queries and keys with many buckets: some queries' windows hold only later keys
+  # (before the fix their output was the sum or mean of those later values).
+  length, cut = 16, 8
+  mask = jnp.arange(length) != 5
+  empty = 0
+  for seed in range(4):
+    q, k, v = (jax.random.normal(key, (length, 4))
+               for key in jax.random.split(jax.random.key(seed), 3))
+    attend = lambda v: lsh_qkv_attention(
+        q, k, v, key=jax.random.key(seed), n_buckets=16, n_rounds=2, chunk_length=2,
+        causal=True, mask=mask, implementation=implementation, return_buckets=True)
+    out, (q_ids, k_ids) = attend(v)
+    for t in (1, cut):
+      later = attend(v.at[t:].add(100.0))[0]
+      np.testing.assert_array_equal(np.asarray(later[:t]), np.asarray(out[:t]))
+    want = reference.bucketed_attention(q, k, v, q_ids, k_ids, 2, shared_qk=False, causal=True,
+                                        mask=mask)
+    np.testing.assert_allclose(np.asarray(out), want, atol=2e-5)
+    empty += int((np.abs(want).max(-1) == 0).sum())
+  assert empty > 0   # the case the test is about did occur
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("shared_qk", [True, False])
+def test_padding_sorts_last_so_real_outputs_ignore_padded_vectors(implementation, shared_qk):
+  # Padding has a bucket of its own after every other: re-drawing what the padded positions
+  # hold (queries, keys, values) changes no real token's chunks, hence no real output.
+  length, real = 24, 18
+  mask = jnp.arange(length) < real
+  keys = jax.random.split(jax.random.key(2), 4)
+  q, k, v = (jax.random.normal(key, (length, 6)) for key in keys[:3])
+  noise = lambda x, key: x.at[real:].set(3 * jax.random.normal(key, (length - real, 6)))
+  kwargs = dict(key=jax.random.key(3), n_buckets=6, n_rounds=2, chunk_length=4, mask=mask,
+                causal=True, implementation=implementation)
+  if shared_qk:
+    attend = lambda q, k, v: lsh_attention(q, v, **kwargs)
+  else:
+    attend = lambda q, k, v: lsh_qkv_attention(q, k, v, **kwargs)
+  out = attend(q, k, v)
+  moved = attend(noise(q, keys[3]), noise(k, keys[3]), noise(v, keys[3]))
+  np.testing.assert_array_equal(np.asarray(moved[:real]), np.asarray(out[:real]))
+
+
+WINDOWS = [dict(chunks_before=2, chunks_after=1), dict(chunks_before=0, chunks_after=1),
+           dict(chunks_before=1, chunks_after=0, score_scale=1.0),
+           dict(chunks_before=1, chunks_after=1, dedup=True),
+           dict(concat_rounds=True), dict(concat_rounds=True, chunks_after=1, score_scale=1.0)]
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_windows_rounds_and_score_scale_match_the_definition(window, implementation):
+  if implementation == "pallas" and window.get("concat_rounds"):
+    pytest.skip("the Pallas kernels refuse concat_rounds (tested below)")
+  q, k, v = (jax.random.normal(key, (24, 8)) for key in jax.random.split(jax.random.key(4), 3))
+  mask = jnp.arange(24) % 7 != 3
+  kwargs = dict(key=jax.random.key(6), n_buckets=8, n_rounds=3, chunk_length=4, mask=mask,
+                implementation=implementation, return_buckets=True, **window)
+  definition = {("scale" if name == "score_scale" else name): value
+                for name, value in window.items()}
+  for causal in (False, True):
+    out, ids = lsh_attention(q, v, causal=causal, **kwargs)
+    want = reference.bucketed_attention(q, q, v, ids, ids, 4, causal=causal, mask=mask,
+                                        **definition)
+    np.testing.assert_allclose(np.asarray(out), want, atol=2e-5)
+    out, (q_ids, k_ids) = lsh_qkv_attention(q, k, v, causal=causal, **kwargs)
+    want = reference.bucketed_attention(q, k, v, q_ids, k_ids, 4, shared_qk=False,
+                                        causal=causal, mask=mask, **definition)
+    np.testing.assert_allclose(np.asarray(out), want, atol=2e-5)
+
+
+def test_given_buckets_replace_the_hash_and_are_the_ones_returned():
+  qk, v = inputs(length=16)
+  kwargs = dict(n_buckets=4, n_rounds=2, chunk_length=4)
+  out, ids = lsh_attention(qk, v, key=jax.random.key(11), return_buckets=True, **kwargs)
+  np.testing.assert_array_equal(
+      np.asarray(ids), np.asarray(lsh.angular_hash(qk, key=jax.random.key(11), n_buckets=4,
+                                                   n_rounds=2)))
+  np.testing.assert_array_equal(np.asarray(lsh_attention(qk, v, buckets=ids, **kwargs)),
+                                np.asarray(out))
+  reversed_ids = 3 - ids   # other buckets: the definition with those
+  np.testing.assert_allclose(
+      np.asarray(lsh_attention(qk, v, buckets=reversed_ids, **kwargs)),
+      reference.bucketed_attention(qk, qk, v, reversed_ids, reversed_ids, 4), atol=2e-5)
+  with pytest.raises(ValueError, match="buckets.shape"):
+    lsh_attention(qk, v, buckets=ids[:, :8], **kwargs)
+  with pytest.raises(ValueError, match="key=None"):
+    lsh_attention(qk, v, **kwargs)
+
+
+def test_attention_dropout_is_unbiased_and_replayed_by_the_backward_pass():
+  qk, v = inputs(length=16)
+  kwargs = dict(key=jax.random.key(12), n_buckets=4, n_rounds=2, chunk_length=4, causal=True,
+                attention_dropout=0.5)
+  plain = np.asarray(lsh_attention(qk, v, **kwargs))   # no dropout key: no dropout
+  drop = jax.jit(jax.vmap(lambda key: lsh_attention(qk, v, dropout_key=key, **kwargs)))
+  samples = np.asarray(drop(jax.random.split(jax.random.key(13), 1000)))
+  assert np.abs(samples[0] - plain).max() > 0.1
+  # Inverted dropout of the weights: the mean over masks is the undropped output.
+  error = np.abs(samples.mean(0) - plain) / (samples.std(0) / np.sqrt(len(samples)) + 1e-6)
+  assert error.max() < 5, error.max()
+  loss = lambda recompute: lambda qk, v: jnp.sum(jnp.sin(lsh_attention(
+      qk, v, dropout_key=jax.random.key(14), recompute=recompute, **kwargs)))
+  for a, b in zip(jax.grad(loss(True), (0, 1))(qk, v), jax.grad(loss(False), (0, 1))(qk, v)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_default_buckets_rarely_leave_a_same_bucket_pair_unseen():
+  # The paper's count (two buckets per chunk: a mean bucket of half a chunk) lets a query see
+  # nearly every key of its bucket; one bucket per chunk (the old default) misses ~2.5 %.
+  # Medians over hashes: now and then one rotation makes a bucket several chunks long.
+  from hebbjax.kernels import LSHSettings
+  length, chunk = 2048, 64
+  settings = LSHSettings(chunk_length=chunk, n_rounds=1)
+  assert settings.buckets(length) == buckets_for(length, chunk, 2) == 64
+
+  def missed(n_buckets, seed):
+    x = jax.random.normal(jax.random.key(seed), (length, 32))
+    ids = np.asarray(lsh.angular_hash(x, key=jax.random.key(100 + seed),
+                                      n_buckets=n_buckets))[0]
+    rank = np.empty(length, int)
+    rank[np.argsort(ids, kind="stable")] = np.arange(length)
+    apart = np.abs(rank[:, None] // chunk - rank[None, :] // chunk)
+    pairs = (ids[:, None] == ids[None, :]) & ~np.eye(length, dtype=bool)
+    return (pairs & (apart > 1)).sum() / pairs.sum()
+
+  paper = np.median([missed(settings.buckets(length), seed) for seed in range(8)])
+  one_per_chunk = np.median([missed(buckets_for(length, chunk, 1), seed) for seed in range(8)])
+  assert paper < 0.005 < one_per_chunk, (paper, one_per_chunk)
+
+
+def test_float64_inputs_are_computed_in_float64():
+  with jax.enable_x64(True):
+    qk, v = (x.astype(jnp.float64) for x in inputs(length=16))
+    out, ids = lsh_attention(qk, v, key=jax.random.key(15), n_buckets=4, n_rounds=2,
+                             chunk_length=4, causal=True, return_buckets=True)
+    assert out.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(out), reference.bucketed_attention(
+        qk, qk, v, ids, ids, 4, causal=True), atol=1e-12)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_windows_wider_than_the_sequence_see_each_chunk_once(implementation):
+  # Three chunks, four before and three after: every chunk is in the window, once (trax and HF
+  # would count some twice); gradients through the folded edges equal autodiff's.
+  qk, v = inputs(length=24)
+  kwargs = dict(key=jax.random.key(16), n_buckets=4, n_rounds=2, chunk_length=8,
+                chunks_before=4, chunks_after=3, causal=True)
+  out, ids = lsh_attention(qk, v, implementation=implementation, return_buckets=True, **kwargs)
+  np.testing.assert_allclose(np.asarray(out), reference.bucketed_attention(
+      qk, qk, v, ids, ids, 8, causal=True, chunks_before=4, chunks_after=3), atol=2e-5)
+  np.testing.assert_allclose(np.asarray(out), reference.dense_attention(qk, v, causal=True),
+                             atol=2e-5)
+  loss = lambda **extra: lambda qk, v: jnp.sum(jnp.sin(lsh_attention(qk, v, **kwargs, **extra)))
+  for a, b in zip(jax.grad(loss(implementation=implementation), (0, 1))(qk, v),
+                  jax.grad(loss(recompute=False), (0, 1))(qk, v)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)

@@ -31,14 +31,19 @@ def test_forward_kernel_output_and_lse_follow_their_definition(block_chunks):
     np.testing.assert_allclose(np.asarray(out[i]), np.exp(s - lse[i]) @ v[seen], atol=1e-5)
 
 
-@pytest.mark.parametrize("length,chunk,causal,block_chunks", [
-    (24, 4, False, 1), (22, 4, True, 1), (16, 8, True, 1), (12, 12, False, 1),
-    (24, 4, True, 3), (22, 4, False, 2), (16, 4, True, 4)])
-def test_pallas_path_equals_the_lax_path_with_gradients(length, chunk, causal, block_chunks):
+@pytest.mark.parametrize("length,chunk,causal,block_chunks,extra", [
+    (24, 4, False, 1, {}), (22, 4, True, 1, {}), (16, 8, True, 1, {}), (12, 12, False, 1, {}),
+    (24, 4, True, 3, {}), (22, 4, False, 2, {}), (16, 4, True, 4, {}),
+    (24, 4, True, 2, dict(dedup=True, n_rounds=3)),
+    (24, 4, False, 3, dict(chunks_before=2, chunks_after=1, dedup=True)),
+    (16, 4, True, 2, dict(chunks_before=0, chunks_after=2, score_scale=1.0))])
+def test_pallas_path_equals_the_lax_path_with_gradients(length, chunk, causal, block_chunks,
+                                                        extra):
   qk, _, v = inputs(length)
   mask = jnp.arange(length) < length - 3
   kwargs = dict(key=jax.random.key(1), n_buckets=4, n_rounds=2, chunk_length=chunk,
                 causal=causal, mask=mask)
+  kwargs.update(extra)
 
   def loss(implementation):
     extra = dict(block_chunks=block_chunks) if implementation == "pallas" else {}
@@ -77,8 +82,10 @@ def test_implementation_choice_is_validated():
   qk, _, v = inputs(8)
   with pytest.raises(ValueError, match="implementation='cuda'"):
     lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="cuda")
-  with pytest.raises(ValueError, match="dedup"):
-    lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="pallas", dedup=True)
+  for refused in (dict(concat_rounds=True), dict(attention_dropout=0.1)):
+    with pytest.raises(ValueError, match="implementation='pallas': supports neither"):
+      lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="pallas",
+                    **refused)
   with pytest.raises(ValueError, match="block_chunks=0"):
     lsh_attention(qk, v, key=jax.random.key(0), n_buckets=2, implementation="pallas",
                   block_chunks=0)

@@ -20,19 +20,20 @@ CHUNK = 128 if jax.default_backend() == "tpu" else 64   # Mosaic's smallest posi
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-@pytest.mark.parametrize("length,causal,block_chunks", [
-    (1024, False, 1), (1000, True, 1), (1024, True, 2), (2048, False, 4), (64, True, 1)])
-def test_compiled_kernels_equal_the_lax_path(dtype, length, causal, block_chunks):
+@pytest.mark.parametrize("length,causal,block_chunks,extra", [
+    (1024, False, 1, {}), (1000, True, 1, {}), (1024, True, 2, {}), (2048, False, 4, {}),
+    (64, True, 1, {}), (1024, True, 2, dict(dedup=True, chunks_after=1))])
+def test_compiled_kernels_equal_the_lax_path(dtype, length, causal, block_chunks, extra):
   keys = jax.random.split(jax.random.key(0), 2)
   qk = jax.random.normal(keys[0], (length, 64), dtype)
   v = jax.random.normal(keys[1], (length, 64), dtype)
   mask = jnp.arange(length) < length - 5
   kwargs = dict(key=jax.random.key(1), n_buckets=2 * max(1, length // 128), n_rounds=2,
-                chunk_length=CHUNK, causal=causal, mask=mask)
+                chunk_length=CHUNK, causal=causal, mask=mask, **extra)
 
-  def value_and_grads(implementation, **extra):
+  def value_and_grads(implementation, **options):
     def loss(qk, v):
-      out = lsh_attention(qk, v, implementation=implementation, **kwargs, **extra)
+      out = lsh_attention(qk, v, implementation=implementation, **kwargs, **options)
       return jnp.sum(jnp.sin(out.astype(jnp.float32)))
     return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(qk, v)
 

@@ -35,6 +35,16 @@ def test_forward_and_backward_kernels_lower_to_triton_for_cuda(dtype):
   assert module.count(TRITON_CALL) == 3
 
 
+def test_dedup_and_wider_windows_lower_to_the_same_three_kernels():
+  def loss(qk, v):
+    out = lsh_attention(qk, v, key=jax.random.key(0), n_buckets=4, n_rounds=3, chunk_length=32,
+                        causal=True, implementation="pallas", block_chunks=2, dedup=True,
+                        chunks_before=2, chunks_after=1)
+    return jnp.sum(out ** 2)
+  shape = jax.ShapeDtypeStruct((256, 32), jnp.float32)
+  assert lowered_for("cuda", jax.grad(loss, (0, 1)), shape, shape).count(TRITON_CALL) == 3
+
+
 def test_on_cpu_the_same_program_is_interpreted():
   shape = jax.ShapeDtypeStruct((128, 32), jnp.float32)
   module = jax.jit(jax.grad(attention_loss, (0, 1))).lower(shape, shape).as_text()

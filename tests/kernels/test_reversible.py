@@ -66,3 +66,32 @@ def test_memory_is_flat_in_depth():
   plain = [temp_bytes(plain_sequence, n) for n in (2, 8, 24)]
   assert rev[2] <= 1.5 * rev[0], rev
   assert plain[2] >= 4 * plain[0], plain
+
+
+def test_the_recompute_reuses_the_forward_pass_decisions():
+  # F decides by a threshold at 0.1 (a hash boundary); G adds 0.7, so the reconstructed input
+  # (0.1 + 0.7) - 0.7 = 0.100000024 lies across the boundary. The derivative of y1 = x1 + F(x2)
+  # in F's parameter is then 0.1 (slope 1 as decided) or 0.2 (decided again, wrongly).
+  def f(params, x, key, decided):
+    del key
+    if decided is None:
+      decided = x > jnp.float32(0.1)
+    return jnp.where(decided, 2.0, 1.0) * params * x, decided
+
+  g = lambda params, y, key, aux: (jnp.full_like(y, 0.7) + 0.0 * params * y, None)
+  x1, x2 = jnp.zeros((1, 1)), jnp.full((1, 1), 0.1, jnp.float32)
+  params = (jnp.ones((1, 1, 1)), jnp.ones((1, 1, 1)))
+  keys = jax.random.split(jax.random.key(0), 1)
+
+  def grad(sequence):
+    loss = lambda p: jnp.sum(sequence(f, g, p, x1, x2, keys, has_aux=True)[0])
+    return float(jax.grad(loss)(params)[0][0, 0, 0])
+
+  assert grad(plain_sequence) == np.float32(0.1)
+  assert abs(grad(reversible_sequence) - 0.1) < 1e-6   # times the reconstructed x2
+  # The decisions are returned (stacked per layer) and, given back, replace the layer's own.
+  _, _, (decided, _) = reversible_sequence(f, g, params, x1, x2, keys, has_aux=True,
+                                           return_aux=True)
+  assert decided.shape == (1, 1, 1) and not bool(decided[0, 0, 0])
+  flipped = reversible_sequence(f, g, params, x1, x2, keys, (~decided, None), has_aux=True)
+  np.testing.assert_allclose(np.asarray(flipped[0]), 0.2, rtol=1e-6)

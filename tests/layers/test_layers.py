@@ -10,6 +10,7 @@ import pytest
 import reference
 from flax import linen, nnx
 
+from hebbjax import lsh
 from hebbjax.layers import (AxialPositionalEmbedding, ChunkedFeedForward, LSHSelfAttention,
                             ReformerLM, lsh_attention_fn)
 
@@ -80,14 +81,17 @@ def test_chunked_feed_forward_matches_the_formula_and_its_unchunked_gradient():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
-def test_axial_positions_concatenate_a_row_and_a_column():
-  layer = AxialPositionalEmbedding((3, 5), (2, 6), rngs=nnx.Rngs(0))
-  table = np.asarray(layer(14))
-  rows, cols = np.asarray(layer.rows[...]), np.asarray(layer.cols[...])
-  for p in range(14):
-    np.testing.assert_array_equal(table[p], np.concatenate([rows[p // 5], cols[p % 5]]))
-  with pytest.raises(ValueError, match="length=16"):
-    layer(16)
+@pytest.mark.parametrize("shape,dims", [((3, 5), (2, 6)), ((2, 3, 4), (3, 1, 4))])
+def test_axial_positions_concatenate_one_row_per_axis(shape, dims):
+  layer = AxialPositionalEmbedding(shape, dims, rngs=nnx.Rngs(0))
+  length = int(np.prod(shape)) - 1
+  table = np.asarray(layer(length))
+  tables = [np.asarray(t[...]) for t in layer.tables]
+  for p in range(length):
+    index = np.unravel_index(p, shape)   # row-major: the last axis runs fastest
+    np.testing.assert_array_equal(table[p], np.concatenate([t[i] for t, i in zip(tables, index)]))
+  with pytest.raises(ValueError, match=f"length={length + 2}"):
+    layer(length + 2)
 
 
 def tiny_lm(reversible=True, chunk_length=4, dropout_rate=0.0):
@@ -145,23 +149,95 @@ def mha_pair(attention_fn):
   return default, lsh
 
 
+def mha_definition(m, x, *, n_buckets, n_rounds, chunk_length, seed, causal=False):
+  """``nnx.MultiHeadAttention`` with LSH attention, from its own weights and the definition:
+  per (batch row, head), queries and keys hashed together by the head's rotations."""
+  project = lambda lin: (np.einsum("bld,dhk->bhlk", np.asarray(x), np.asarray(lin.kernel[...]))
+                         + np.asarray(lin.bias[...])[None, :, None])
+  q, k, v = project(m.query), project(m.key), project(m.value)
+  length = x.shape[1]
+  head_keys = jax.random.split(jax.random.key(seed), HEADS)
+  out = np.zeros(q.shape[:3] + (v.shape[-1],))
+  for b in range(x.shape[0]):
+    for h in range(HEADS):
+      both = lsh.angular_hash(jnp.asarray(np.concatenate([q[b, h], k[b, h]]), jnp.float32),
+                              key=head_keys[h], n_buckets=n_buckets, n_rounds=n_rounds)
+      out[b, h] = reference.bucketed_attention(q[b, h], k[b, h], v[b, h], both[:, :length],
+                                               both[:, length:], chunk_length, shared_qk=False,
+                                               causal=causal)
+  return (np.einsum("bhlk,hkd->bld", out, np.asarray(m.out.kernel[...]))
+          + np.asarray(m.out.bias[...]))
+
+
 def test_drop_in_attention_fn_in_nnx_multi_head_attention():
-  default, lsh = mha_pair(lsh_attention_fn(n_buckets=2, chunk_length=LENGTH))
+  default, lsh_mha = mha_pair(lsh_attention_fn(n_buckets=2, chunk_length=LENGTH))
   x = x_batch()
-  np.testing.assert_allclose(np.asarray(lsh(x)), np.asarray(default(x)), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(lsh_mha(x)), np.asarray(default(x)), atol=1e-5)
   causal = nnx.make_causal_mask(jnp.ones((2, LENGTH)))
   if "is_causal" in inspect.signature(nnx.MultiHeadAttention.__call__).parameters:  # flax 0.12.8+
-    np.testing.assert_allclose(np.asarray(lsh(x, is_causal=True)),
+    np.testing.assert_allclose(np.asarray(lsh_mha(x, is_causal=True)),
                                np.asarray(default(x, mask=causal)), atol=1e-5)
   padding = nnx.make_attention_mask(jnp.ones((2, 1)), jnp.arange(LENGTH) < 5)
-  np.testing.assert_allclose(np.asarray(lsh(x, mask=padding)),
+  np.testing.assert_allclose(np.asarray(lsh_mha(x, mask=padding)),
                              np.asarray(default(x, mask=padding)), atol=1e-5)
   with pytest.raises(ValueError, match="causal=True"):
-    lsh(x, mask=causal)
-  # Many chunks: a real bucketed model under jit.
-  _, chunked = mha_pair(lsh_attention_fn(n_buckets=4, chunk_length=2))
-  out = nnx.jit(lambda m, x: m(x))(chunked, x)
-  assert out.shape == x.shape and np.isfinite(np.asarray(out)).all()
+    lsh_mha(x, mask=causal)
+  # Many chunks, under jit: the definition computed from the module's own weights (one
+  # rotation per head from the seed), and really bucketed (far from dense attention).
+  for causal_flag in (False, True):
+    _, chunked = mha_pair(lsh_attention_fn(n_buckets=4, n_rounds=2, chunk_length=2, seed=3,
+                                           causal=causal_flag))
+    got = np.asarray(nnx.jit(lambda m, x: m(x))(chunked, x))
+    want = mha_definition(chunked, x, n_buckets=4, n_rounds=2, chunk_length=2, seed=3,
+                          causal=causal_flag)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+  assert np.abs(got - np.asarray(default(x, mask=causal))).max() > 0.1
+
+
+def test_heads_layers_and_calls_draw_different_rotations():
+  x = x_batch()
+  # Heads: two heads with the same projections hash alike only if they share a rotation.
+  layer = LSHSelfAttention(DIM, HEADS, n_buckets=8, chunk_length=2, rngs=nnx.Rngs(0))
+  for lin in (layer.qk, layer.value):
+    half = lin.kernel[...][:, :DIM // HEADS]
+    lin.kernel[...] = jnp.concatenate([half, half], axis=1)
+  _, ids = layer(x, key=jax.random.key(1), return_buckets=True)   # [batch, heads, R, L]
+  assert (np.asarray(ids[:, 0]) != np.asarray(ids[:, 1])).mean() > 0.3
+  # Layers: identical blocks whose G adds nothing see the same input, so equal ids would mean
+  # equal rotations.
+  model = ReformerLM(16, DIM, 2, HEADS, max_length=16, n_buckets=8, chunk_length=2,
+                     rngs=nnx.Rngs(0))
+  first = model.encoder.layers.blocks[0]
+  for block in model.encoder.layers.blocks:
+    nnx.update(block.f, nnx.state(first.f))
+    block.g.layer.down.kernel[...] = jnp.zeros_like(block.g.layer.down.kernel[...])
+    block.g.layer.down.bias[...] = jnp.zeros_like(block.g.layer.down.bias[...])
+  tokens = jax.random.randint(jax.random.key(2), (2, 16), 0, 16)
+  _, ids = model(tokens, key=jax.random.key(3), return_buckets=True)   # [depth, ...]
+  assert (np.asarray(ids[0]) != np.asarray(ids[1])).mean() > 0.3
+  # Calls (steps) and layers of lsh_attention_fn: a module-held stream draws a new key per call.
+  rngs = nnx.Rngs(hash=5)
+  _, one = mha_pair(lsh_attention_fn(n_buckets=8, chunk_length=2, rngs=rngs))
+  _, two = mha_pair(lsh_attention_fn(n_buckets=8, chunk_length=2, rngs=rngs))
+  step = nnx.jit(lambda m, x: m(x))
+  outs = [np.asarray(step(one, x)), np.asarray(step(one, x)), np.asarray(step(two, x))]
+  assert np.abs(outs[0] - outs[1]).max() > 1e-2 and np.abs(outs[0] - outs[2]).max() > 1e-2
+  # Without a stream the seed fixes the rotations: the same output at every call.
+  _, fixed = mha_pair(lsh_attention_fn(n_buckets=8, chunk_length=2, seed=1))
+  np.testing.assert_array_equal(np.asarray(step(fixed, x)), np.asarray(step(fixed, x)))
+
+
+def test_attention_fn_takes_dropout_from_the_module():
+  x = x_batch()
+  make = lambda: nnx.MultiHeadAttention(HEADS, DIM, decode=False, dropout_rate=0.5,
+                                        attention_fn=lsh_attention_fn(n_buckets=4, chunk_length=2),
+                                        rngs=nnx.Rngs(0))
+  module = make()
+  quiet = np.asarray(module(x, deterministic=True))
+  loud = np.asarray(module(x, deterministic=False, rngs=nnx.Rngs(dropout=1)))
+  assert np.abs(quiet - loud).max() > 1e-2 and np.isfinite(loud).all()
+  with pytest.raises(ValueError, match="bias"):
+    lsh_attention_fn(n_buckets=4)(x[..., None], x[..., None], x[..., None], bias=x)
 
 
 def test_drop_in_attention_fn_in_linen_multi_head_attention():
@@ -187,6 +263,18 @@ def test_drop_in_attention_fn_in_linen_multi_head_attention():
     (lambda: LSHSelfAttention(8, 2, implementation="cuda", rngs=nnx.Rngs(0)),
      "implementation='cuda'"),
     (lambda: lsh_attention_fn(block_chunks=0), "block_chunks=0"),
+    (lambda: LSHSelfAttention(8, 2, chunks_before=-1, rngs=nnx.Rngs(0)), "chunks_before=-1"),
+    (lambda: LSHSelfAttention(8, 2, score_scale=0.0, rngs=nnx.Rngs(0)), "score_scale=0.0"),
+    (lambda: LSHSelfAttention(8, 2, attention_dropout=1.0, rngs=nnx.Rngs(0)),
+     "attention_dropout=1.0"),
+    (lambda: LSHSelfAttention(8, 2, dedup=True, concat_rounds=True, rngs=nnx.Rngs(0)),
+     "dedup=True"),
+    (lambda: ReformerLM(16, 8, 1, 2, max_length=16, tie_embeddings=True, stream_merge="concat",
+                        rngs=nnx.Rngs(0)), "tie_embeddings=True"),
+    (lambda: ReformerLM(16, 8, 1, 2, max_length=16, stream_merge="sum", rngs=nnx.Rngs(0)),
+     "stream_merge='sum'"),
+    (lambda: ReformerLM(16, 8, 1, 2, max_length=24, axial_shape=(2, 3, 4), axial_dims=(4, 4),
+                        rngs=nnx.Rngs(0)), "axial_dims"),
 ])
 def test_bad_hyperparameters_are_named(build, match):
   with pytest.raises(ValueError, match=match):
@@ -208,3 +296,68 @@ def test_one_bucket_one_chunk_lm_matches_the_same_weights_with_dense_attention()
   lsh = model(tokens, key=jax.random.key(7), n_rounds=3)
   dense = model(tokens, key=jax.random.key(7), dense=True)
   np.testing.assert_allclose(np.asarray(lsh), np.asarray(dense), atol=1e-5)
+
+
+def test_reversible_gradients_equal_the_plain_stack_in_bf16_where_hashes_flip():
+  # bf16 streams: the backward pass's reconstruction of each block's input differs from the
+  # forward pass's by bf16 rounding, enough to move some vectors across a hash boundary. The
+  # stack keeps the forward pass's bucket ids, so its gradients stay those of the plain stack
+  # up to bf16 noise (0.02 of their scale; re-hashing the reconstruction: 0.36).
+  tokens = jax.random.randint(jax.random.key(0), (2, 65), 0, 32)
+
+  def grads(reversible):
+    model = ReformerLM(32, 32, 2, 2, max_length=64, n_buckets=16, n_rounds=2, chunk_length=4,
+                       reversible=reversible, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+    graph, params = nnx.split(model)
+
+    def loss(params):
+      logits = nnx.merge(graph, params)(tokens[:, :-1], key=jax.random.key(3))
+      return optax.softmax_cross_entropy_with_integer_labels(
+          logits.astype(jnp.float32), tokens[:, 1:]).mean()
+    return jax.tree.leaves(jax.jit(jax.grad(loss))(params))
+
+  for a, b in zip(grads(True), grads(False)):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    assert np.abs(a - b).max() <= 0.1 * np.abs(b).max() + 1e-6
+
+
+def test_feed_forward_dropout_draws_a_mask_per_chunk():
+  layer = ChunkedFeedForward(DIM, 64, chunk_length=2, dropout_rate=0.5, rngs=nnx.Rngs(0))
+  x = jnp.broadcast_to(jax.random.normal(jax.random.key(0), (1, 1, DIM)), (1, 8, DIM))
+  out = np.asarray(layer(x, key=jax.random.key(1), deterministic=False))[0]
+  # Identical positions: without dropout identical outputs; with it, no two chunks alike.
+  np.testing.assert_allclose(np.asarray(layer(x))[0], np.asarray(layer(x))[0, :1].repeat(8, 0),
+                             atol=1e-6)
+  for i in range(0, 8, 2):
+    for j in range(i + 2, 8, 2):
+      assert np.abs(out[i] - out[j]).max() > 1e-3, (i, j)
+  # The same key gives the same noise whatever the number of chunks along the batch axis.
+  batch = jnp.concatenate([x, x])
+  np.testing.assert_array_equal(
+      np.asarray(layer(batch, key=jax.random.key(1), deterministic=False))[:, :2],
+      np.asarray(layer(x[:, :2].repeat(2, 0), key=jax.random.key(1), deterministic=False)))
+
+
+def test_embedding_dropout_and_tied_embeddings():
+  model = ReformerLM(16, DIM, 1, HEADS, max_length=16, n_buckets=4, chunk_length=4,
+                     embedding_dropout=0.5, tie_embeddings=True, rngs=nnx.Rngs(0))
+  tokens = jax.random.randint(jax.random.key(4), (2, 12), 0, 16)
+  key = jax.random.key(5)
+  quiet = np.asarray(model(tokens, key=key))
+  assert np.abs(np.asarray(model(tokens, key=key, deterministic=False)) - quiet).max() > 1e-2
+  # Tied: logits = LayerNorm(encoder output) · Eᵀ + b, from the modules' own pieces.
+  x = model.embed(tokens) + model.positions(12)
+  h = np.asarray(model.norm(model.encoder(x, key=key)), np.float64)
+  want = h @ np.asarray(model.embed.embedding[...], np.float64).T + np.asarray(model.head_bias[...])
+  np.testing.assert_allclose(quiet, want, atol=1e-5)
+  grads = nnx.grad(lambda m: jnp.sum(m(tokens, key=key)[..., 3]))(model)
+  assert np.abs(np.asarray(grads.embed.embedding[...][3])).max() > 0   # the head's share
+
+
+def test_concatenated_streams_feed_a_double_width_head():
+  model = ReformerLM(16, DIM, 2, HEADS, max_length=16, n_buckets=4, chunk_length=4,
+                     stream_merge="concat", out_bias=False, norm_eps=1e-12, rngs=nnx.Rngs(0))
+  assert model.norm.scale.shape == (2 * DIM,) and model.head.kernel.shape == (2 * DIM, 16)
+  assert model.encoder.layers.blocks[0].f.layer.out.bias is None
+  tokens = jax.random.randint(jax.random.key(6), (1, 16), 0, 16)
+  assert model(tokens, key=jax.random.key(7)).shape == (1, 16, 16)

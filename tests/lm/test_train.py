@@ -85,6 +85,26 @@ def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
   assert "trained with lsh2" in out and all(f"eval {s:>6}" in out for s in ("full", "lsh4"))
 
 
+def test_a_run_saved_before_the_reformer_fields_resumes_as_it_ran(tmp_path, capsys):
+  import json
+
+  from hebbjax.lm import experiment
+  from hebbjax.run import workdir as workdir_lib
+  run = tmp_path / "old"
+  assert train(run, 5) == 0
+  saved = json.loads((run / workdir_lib.CONFIG_FILE).read_text())
+  for field in experiment.ADDED_LATER:   # as a run started before these fields existed
+    del saved["model"][field]
+  (run / workdir_lib.CONFIG_FILE).write_text(json.dumps(saved))
+  old = workdir_lib.load_config(run)
+  # Rebuilt from its saved config, the model is the one it trained: one bucket per chunk.
+  assert experiment.build_settings(old).buckets(16) == 4
+  assert train(run, 10, "--resume") == 2
+  err = capsys.readouterr().err
+  assert "model.buckets_per_chunk=2 did not exist" in err and "ran as" in err and "=1" in err
+  assert train(run, 10, "--resume", "--config.model.buckets_per_chunk=1") == 0
+
+
 def test_time_budget_stops_training_early_with_a_final_evaluation(tmp_path):
   run = tmp_path / "budget"
   assert train(run, 500, "--config.run.time_budget_s=0.5") == 0   # compiling alone takes longer
@@ -117,6 +137,9 @@ def test_sample_continues_a_prompt_from_a_byte_model(tmp_path, capsys):
     (["--config.data.task=images"], "data.task='images'"),
     (["--config.optim.warmup_steps=50"], "optim.warmup_steps=50"),
     (["--config=duplication:lsh3"], "duplication:lsh3"),
+    (["--config.model.chunks_before=-1"], "model.chunks_before=-1"),
+    (["--config.model.stream_merge=sum"], "model.stream_merge='sum'"),
+    (["--config.model.attention_dropout=1.5"], "model.attention_dropout=1.5"),
 ])
 def test_bad_training_input_is_one_line_naming_the_field(tmp_path, capsys, args, message):
   assert train(tmp_path / "run", 3, *args) == 2
