@@ -61,5 +61,7 @@ def test_bit_packing_families_need_a_power_of_two_and_hash_fn_its_shape():
                   hash_fn=lambda x, key: jnp.zeros(x.shape[0], jnp.int32))
   with pytest.raises(ValueError, match=r"^hash_fn and n_buckets: give one"):
     lsh_attention(qk, v, key=jax.random.key(0), n_buckets=4, hash_fn=lsh.hasher(n_buckets=4))
-  # The default bucket count of a bit-packing family is a power of two.
-  assert LSHSettings(hash_family="syndrome", chunk_length=4).buckets(20) == 8
+  # The default bucket count of a bit-packing family is the power of two at or above
+  # buckets_per_chunk per chunk: 5 chunks of 4 -> 10 (two per chunk) -> 16, or 5 -> 8.
+  assert LSHSettings(hash_family="syndrome", chunk_length=4).buckets(20) == 16
+  assert LSHSettings(hash_family="syndrome", chunk_length=4, buckets_per_chunk=1).buckets(20) == 8

@@ -15,7 +15,7 @@ from hebbjax.lm import experiment
     (dict(block_chunks=1.5), "block_chunks=1.5: expected a positive integer"),
     (dict(n_buckets=3), "n_buckets=3: angular hashing needs an even number"),
     (dict(implementation="cuda"), "implementation='cuda': expected one of xla, pallas or None"),
-    (dict(implementation="pallas", dedup=True), "implementation='pallas': supports neither"),
+    (dict(implementation="pallas", concat_rounds=True), "implementation='pallas': supports neither"),
     (dict(n_round=2), "n_round: not an LSH setting"),
 ])
 def test_bad_settings_are_one_line_errors_naming_the_argument(options, message):
