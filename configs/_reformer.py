@@ -18,7 +18,9 @@ def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
   config.data.batch_size = batch_size
 
   config.model = ml_collections.ConfigDict()
-  config.model.dense = False         # train with full attention (the paper's baseline)
+  config.model.attention = "lsh"     # "lsh", "full" (the paper's baseline), "local" or "linear"
+  config.model.dense = False         # True: the same as attention="full" (older runs' field)
+  config.model.linear_features = 256  # random features of attention="linear" (FAVOR+)
   config.model.dim = 256
   config.model.depth = 2
   config.model.num_heads = 4

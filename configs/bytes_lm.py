@@ -3,12 +3,14 @@
     hebbjax train --config bytes_lm               # 4K context, reversible LSH
     hebbjax train --config bytes_lm:16k           # also :64k
     hebbjax train --config bytes_lm:16k,dense     # full attention; 16k,plain: not reversible
+    hebbjax train --config bytes_lm:4k,local      # neighbouring chunks; 4k,linear: FAVOR+
 """
 
 from hebbjax.configs import _reformer
 
 CONTEXTS = {"4k": 4096, "16k": 16384, "64k": 65536}
-VARIANTS = ("lsh", "dense", "plain")
+# variant -> model.attention ("plain": reversible=False, LSH attention)
+VARIANTS = {"lsh": "lsh", "dense": "full", "plain": "lsh", "local": "local", "linear": "linear"}
 
 
 def get_config(spec: str = "4k"):
@@ -24,7 +26,7 @@ def get_config(spec: str = "4k"):
                                  batch_size=1, steps=500)
   config.data.corpus = "stdlib"      # or a path to any file
   config.data.held_out = 0.05
-  config.model.dense = variant == "dense"
+  config.model.attention = VARIANTS[variant]
   config.model.ff_chunk_length = 4096
   config.model.reversible = variant != "plain"
   config.model.head_batch = 1        # one head at a time: least memory, as fast on a CPU

@@ -2,6 +2,7 @@
 
     hebbjax train --config duplication            # LSH, 4 rounds
     hebbjax train --config duplication:lsh1       # LSH with 1 (2, 4) rounds; :full for dense
+    hebbjax train --config duplication:local      # neighbouring chunks; :linear for FAVOR+
 
 The paper uses length 1024, vocabulary 128, width 256, 4 heads; the default here (length 128,
 vocabulary 32, width 128) trains one model on a 2-core CPU in a few minutes. Learning to copy
@@ -11,7 +12,9 @@ comes suddenly: at length 128 the loss sits at chance (ln 31) for ~800 steps, th
 
 from hebbjax.configs import _reformer
 
-VARIANTS = {"full": 0, "lsh1": 1, "lsh2": 2, "lsh4": 4}
+# variant -> (model.attention, hash rounds)
+VARIANTS = {"full": ("full", 1), "lsh1": ("lsh", 1), "lsh2": ("lsh", 2), "lsh4": ("lsh", 4),
+            "local": ("local", 1), "linear": ("linear", 1)}
 
 
 def get_config(variant: str = "lsh4"):
@@ -20,11 +23,10 @@ def get_config(variant: str = "lsh4"):
   config = _reformer.base_config(task="duplication", length=128, vocab_size=32, batch_size=16,
                                  steps=2500)
   # length 128: tokens 0, 63 symbols, 0, the same 63
-  config.model.dense = VARIANTS[variant] == 0   # train with full attention
+  config.model.attention, config.model.n_rounds = VARIANTS[variant]
   config.model.dim = 128
   config.model.depth = 1
   config.model.ff_hidden = 256
-  config.model.n_rounds = VARIANTS[variant] or 1
   config.model.chunk_length = 16     # 8 chunks, 16 buckets (the default: two per chunk)
   # Copying needs attention by position (t attends to t - length/2 + 1): a free table lets
   # any offset be learned; "axial" factors would tie positions together.

@@ -3,12 +3,13 @@
     hebbjax evolve [--config cartpole_hebbian] [--workdir runs/NAME] [--resume] [--config.F=V ...]
                    [--distributed [--coordinator_address HOST:PORT --num_processes N
                                    --process_id I]]                            (multi-host)
-    hebbjax train  --config duplication[:lsh1|lsh2|lsh4|full] | bytes_lm[:4k|16k|64k]
+    hebbjax train  --config duplication[:lsh1|lsh2|lsh4|full|local|linear]
+                   | bytes_lm[:4k|16k|64k[,dense|local|linear|plain]]
                    [--workdir runs/NAME] [--config.F=V ...]
     hebbjax evolve|train --workdir runs/NAME --resume [--config.run.F=V ...]
     hebbjax eval   --workdir runs/NAME [--episodes 10] [--seed 0] [--plot]     (evolve runs)
                    [--params FILE.npz|.mat] [--export FILE.npz|.mat]
-                   [--attention full,lsh1,lsh2,lsh4,lsh8] [--batches 4]         (train runs)
+                   [--attention full,lsh1,lsh2,lsh4,lsh8,local,linear] [--batches 4] (train)
     hebbjax sample --workdir runs/NAME [--prompt TEXT] [--length 200] [--temperature 0.8]
     hebbjax CMD --help                  (every flag of CMD, with its default)
 
@@ -198,7 +199,8 @@ def _define_eval(fv, args):
   flags.DEFINE_string("export", None, "Write the evaluated parameters with their layout to "
                       "this .npz (NumPy) or .mat (MATLAB) file (evolve runs).", flag_values=fv)
   flags.DEFINE_string("attention", "full,lsh1,lsh2,lsh4,lsh8",
-                      "Attention settings to evaluate a trained LM with.", flag_values=fv)
+                      "Attentions to evaluate a trained LM with: full, lshN (N hash rounds), "
+                      "local, linear.", flag_values=fv)
   flags.DEFINE_integer("batches", 4, "Held-out batches per setting (train runs).",
                        flag_values=fv)
 

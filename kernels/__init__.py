@@ -12,6 +12,8 @@ package build (a top-level ``kernels`` module would collide with an unrelated Py
   (``implementation='pallas'``);
 * :func:`dense_attention`, :func:`chunked_attention` (:mod:`~hebbjax.kernels.reference`) — the
   references LSH attention is tested against;
+* :func:`local_attention` — chunks of the original order that see their neighbours, no
+  hashing: the cheapest comparison kernel, the same one-sequence interface;
 * :func:`linear_attention` — Performer's FAVOR+ (positive random features), causal by chunked
   prefix sums: a comparison kernel with the same one-sequence interface;
 * :func:`reversible_sequence` — reversible residual layers with a recomputing backward pass;
@@ -21,11 +23,12 @@ package build (a top-level ``kernels`` module would collide with an unrelated Py
 from hebbjax.kernels import lsh_pallas, masks
 from hebbjax.kernels.chunking import map_chunks
 from hebbjax.kernels.linear_attention import linear_attention
+from hebbjax.kernels.local_attention import local_attention
 from hebbjax.kernels.lsh_attention import lsh_attention, lsh_qkv_attention
 from hebbjax.kernels.reference import chunked_attention, dense_attention
 from hebbjax.kernels.reversible import plain_sequence, reversible_sequence
 from hebbjax.kernels.settings import LSHSettings, buckets_for
 
 __all__ = ["LSHSettings", "buckets_for", "chunked_attention", "dense_attention",
-           "linear_attention", "lsh_attention", "lsh_qkv_attention", "lsh_pallas", "map_chunks", "masks",
-           "plain_sequence", "reversible_sequence"]
+           "linear_attention", "local_attention", "lsh_attention", "lsh_qkv_attention", "lsh_pallas",
+           "map_chunks", "masks", "plain_sequence", "reversible_sequence"]

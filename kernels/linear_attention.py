@@ -102,7 +102,7 @@ def _causal(phi_q, phi_k, v, chunk_length: int):
 def linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array,
                      n_features: int = 256, causal: bool = False,
                      mask: Optional[jax.Array] = None, chunk_length: int = 64,
-                     orthogonal: bool = True) -> jax.Array:
+                     orthogonal: bool = True, self_mask: bool = False) -> jax.Array:
   """FAVOR+ attention for one sequence.
 
   Args:
@@ -114,6 +114,8 @@ def linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array
     chunk_length: positions per chunk of the causal prefix sums (memory ``O(c² + m·dv)`` per
       step); any length works (padded internally).
     orthogonal: block-orthogonal directions (lower variance).
+    self_mask: the shared-QK rule of the Reformer kernels: a query's own key counts only when
+      it sees no other (its term is taken out of both sums; a query alone gets its own value).
 
   Returns:
     ``[length, dim_v]`` in ``v``'s dtype; an estimate of softmax attention with scores
@@ -141,4 +143,14 @@ def linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, key: jax.Array
   else:
     numerator = phi_q @ (phi_k.T @ values)
     denominator = phi_q @ phi_k.sum(axis=0)
+  if self_mask:
+    own = jnp.sum(phi_q * phi_k, axis=-1)                      # 0 for a masked own key
+    numerator, denominator = numerator - own[:, None] * values, denominator - own
+    valid = jnp.ones(length, bool) if mask is None else mask.astype(bool)
+    seen = jnp.cumsum(valid) if causal else jnp.full(length, jnp.sum(valid))
+    alone = seen - valid == 0                                  # no other key is visible
+    own_value = jnp.where(valid[:, None], values, 0.0)
+    out = jnp.where(alone[:, None], own_value,
+                    _normalised(numerator, jnp.where(alone, 1.0, denominator)))
+    return out.astype(v.dtype)
   return _normalised(numerator, denominator).astype(v.dtype)

@@ -17,7 +17,8 @@ from hebbjax.kernels.lsh_attention import masked_scores, attend_chunks, check_in
 
 
 def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
-                    mask: Optional[jax.Array] = None) -> jax.Array:
+                    mask: Optional[jax.Array] = None,
+                    score_scale: Optional[float] = None) -> jax.Array:
   """Full shared-QK attention with the same masks as :func:`lsh_attention` (a reference).
 
   Args:
@@ -25,6 +26,7 @@ def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
     v: ``[length, dim_v]`` values.
     causal: hide later positions.
     mask: ``[length]`` bool, False for padding.
+    score_scale: multiplies ``q·k̂`` (default ``1/√dim``).
 
   Returns:
     ``[length, dim_v]``.
@@ -34,7 +36,7 @@ def dense_attention(qk: jax.Array, v: jax.Array, *, causal: bool = False,
   valid = jnp.ones(length, bool) if mask is None else mask
   positions = jnp.arange(length)
   scores, _ = masked_scores(qk, masks.normalise_keys(qk), positions, positions, valid, causal,
-                            True)
+                            True, score_scale)
   p, total, _ = masks.softmax_stats(scores)
   return masks.normalise(p @ v.astype(jnp.float32), total).astype(v.dtype)
 

@@ -246,3 +246,27 @@ def dense_attention(qk, v, causal=False, mask=None):
   length = len(qk)
   one_bucket = np.zeros((1, length), int)
   return bucketed_attention(qk, qk, v, one_bucket, one_bucket, length, causal=causal, mask=mask)
+
+
+def local_attention(qk, v, chunk_length, causal, mask, before, after, scale=None):
+  """For each query: the keys of chunks ``c - before … c + after`` (no wrap), visible and
+  earlier under ``causal``; itself only when nothing else is; a zero row when nothing is."""
+  qk, v = np.asarray(qk, np.float64), np.asarray(v, np.float64)
+  length, dim = qk.shape
+  keys = qk / np.linalg.norm(qk, axis=-1, keepdims=True)
+  scale = dim ** -0.5 if scale is None else scale
+  valid = np.ones(length, bool) if mask is None else np.asarray(mask)
+  out = np.zeros((length, v.shape[1]))
+  for i in range(length):
+    c = i // chunk_length
+    seen = [j for j in range(length)
+            if c - before <= j // chunk_length <= c + after and valid[j]
+            and (not causal or j <= i)]
+    others = [j for j in seen if j != i]
+    seen = others or seen
+    if not seen:
+      continue
+    scores = keys[seen] @ qk[i] * scale
+    weights = np.exp(scores - scores.max())
+    out[i] = weights @ v[seen] / weights.sum()
+  return out

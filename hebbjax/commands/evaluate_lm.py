@@ -1,7 +1,8 @@
 """``hebbjax eval`` for language-model runs: held-out loss and accuracy under several attentions.
 
 The paper's Table 2 evaluates one trained model with full attention and with LSH of 1, 2, 4
-and 8 rounds; ``--attention full,lsh1,lsh2,lsh4,lsh8`` does the same for a run.
+and 8 rounds; ``--attention full,lsh1,lsh2,lsh4,lsh8`` does the same for a run, and ``local``
+(neighbouring chunks, no hashing) and ``linear`` (FAVOR+) evaluate it with the cheaper kinds.
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from hebbjax.run import workdir as workdir_lib
 DEFAULT_ATTENTION = "full,lsh1,lsh2,lsh4,lsh8"
 
 
-def parse_attention(value: str) -> list[tuple[str, bool, int | None]]:
-  """``"full,lsh2"`` -> ``[("full", True, None), ("lsh2", False, 2)]``."""
+def parse_attention(value: str) -> list[tuple[str, str, int | None]]:
+  """``"full,lsh2,local"`` -> ``[("full", "full", None), ("lsh2", "lsh", 2),
+  ("local", "local", None)]``: (name, attention, rounds)."""
   settings = []
   for name in value.split(","):
     name = name.strip()
     match = re.fullmatch(r"lsh(\d+)", name)
-    if name == "full":
-      settings.append((name, True, None))
+    if name in ("full", "local", "linear"):
+      settings.append((name, name, None))
     elif match and int(match.group(1)) >= 1:
-      settings.append((name, False, int(match.group(1))))
+      settings.append((name, "lsh", int(match.group(1))))
     else:
-      raise ValueError(f"--attention={value}: {name!r} is neither 'full' nor 'lshN' (N >= 1)")
+      raise ValueError(f"--attention={value}: {name!r} is none of full, local, linear or "
+                       "lshN (N >= 1)")
   return settings
 
 
@@ -39,12 +42,13 @@ def evaluate_lm(workdir, *, attention: str = DEFAULT_ATTENTION, batches: int = 4
   config = workdir_lib.load_config(workdir)
   trainer = Trainer(config)
   state, step = trainer.restore(workdir)
-  trained = "full" if trainer.dense else f"lsh{int(config.model.n_rounds)}"
+  trained = (f"lsh{int(config.model.n_rounds)}" if trainer.attention == "lsh"
+             else trainer.attention)
   print(f"{workdir}: trained with {trained}, step {step}, {batches} held-out batches")
   results = {}
-  for name, dense, n_rounds in settings:
+  for name, attention, n_rounds in settings:
     loss, accuracy = trainer.held_out(state["params"], batches=batches, n_rounds=n_rounds,
-                                      dense=dense)
+                                      attention=attention)
     results[name] = (loss, accuracy)
     extra = f", {loss / np.log(2):.3f} bits/byte" if config.data.task == "bytes" else ""
     print(f"  eval {name:>6}: loss {loss:.4f}, accuracy {accuracy:.2%}{extra}")

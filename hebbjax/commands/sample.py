@@ -38,7 +38,7 @@ def sample(workdir, *, prompt: str, length: int, temperature: float = 1.0,
   def next_byte(params, tokens, n, key):
     mask = (jnp.arange(context) < n)[None]
     logits = trainer.logits(params, tokens[None], jax.random.key(0), mask=mask,
-                            dense=trainer.dense)[0, n - 1]
+                            attention=trainer.attention)[0, n - 1]
     if temperature == 0:
       return jnp.argmax(logits)
     return jax.random.categorical(key, logits / temperature)

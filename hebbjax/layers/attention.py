@@ -16,9 +16,59 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from hebbjax.kernels import LSHSettings, dense_attention, lsh_attention, lsh_qkv_attention
+from hebbjax import checks
+from hebbjax.kernels import (LSHSettings, dense_attention, linear_attention, local_attention,
+                             lsh_attention, lsh_qkv_attention, masks)
 from hebbjax.kernels.settings import FACTOR_ABOVE, Buckets, buckets_for  # noqa: F401
 from hebbjax.layers.common import dropout, require_positive, require_rate
+
+# What the layers can attend with: LSH buckets (the Reformer), full attention (the paper's
+# baseline, O(L²)), chunks of the original order that see their neighbours (no hashing), or
+# FAVOR+ random features (linear in the length). All share the projections, so one trained
+# model can be evaluated with any of them.
+ATTENTIONS = ("lsh", "full", "local", "linear")
+
+
+def attention_kind(attention: Optional[str], dense: bool = False,
+                   default: str = "lsh") -> str:
+  """The attention of one call: ``attention`` (or ``default``); ``dense=True`` is
+  ``attention="full"``."""
+  if dense:
+    if attention not in (None, "full"):
+      raise ValueError(f"dense=True and attention={attention!r}: give one")
+    return "full"
+  return checks.one_of("attention", default if attention is None else attention, ATTENTIONS)
+
+
+def shared_qk_attention(kind: str, qk: jax.Array, v: jax.Array, *, key: jax.Array,
+                        settings: LSHSettings, mask: Optional[jax.Array] = None,
+                        buckets: Optional[jax.Array] = None,
+                        dropout_key: Optional[jax.Array] = None, linear_features: int = 256):
+  """One sequence's shared-QK attention of any ``kind`` (:data:`ATTENTIONS`):
+  ``(out [length, dim_v], ids [rounds, length] or None)``.
+
+  ``qk`` ``[length, dim]``, ``v`` ``[length, dim_v]``, ``mask`` ``[length]``. All kinds read
+  ``settings.causal`` and the score scale (``q·k̂`` times ``settings.score_scale``, default
+  ``1/√dim``); "local" its chunk length and window (``chunks_before``/``after``); "linear" its
+  chunk length (causal prefix sums) and draws its ``linear_features`` random features from
+  ``key``; hashing, rounds, attention dropout and the Pallas implementation are LSH's alone.
+  """
+  causal, scale = settings.causal, settings.score_scale
+  if kind == "lsh":
+    return lsh_attention(qk, v, key=key, mask=mask, settings=settings, buckets=buckets,
+                         return_buckets=True, dropout_key=dropout_key)
+  if kind == "full":
+    return dense_attention(qk, v, causal=causal, mask=mask, score_scale=scale), None
+  if kind == "local":
+    return local_attention(qk, v, chunk_length=settings.chunk_length, causal=causal, mask=mask,
+                           chunks_before=settings.chunks_before,
+                           chunks_after=settings.chunks_after, score_scale=scale), None
+  # FAVOR+ estimates exp(q·k/√dim): the unit keys rescaled give exp(scale · q·k̂).
+  keys = masks.normalise_keys(qk)
+  if scale is not None:
+    keys = keys * jnp.asarray(scale * qk.shape[-1] ** 0.5, keys.dtype)
+  return linear_attention(qk, keys, v, key=key, n_features=linear_features, causal=causal,
+                          mask=mask, chunk_length=settings.chunk_length, self_mask=True), None
 
 
 class LSHSelfAttention(nnx.Module):
@@ -40,6 +90,9 @@ class LSHSelfAttention(nnx.Module):
     head_batch: heads attended at once (``lax.map`` over groups of heads); None: all heads in
       one ``vmap``. Fewer heads at once divides attention's temporary memory, at little cost
       on a CPU whose cores one head already fills.
+    attention: what the layer attends with by default, one of :data:`ATTENTIONS` ("lsh",
+      "full", "local", "linear"; see :func:`shared_qk_attention`); a call can override it.
+    linear_features: random features of ``attention="linear"``.
     rngs: initialisation keys.
   """
 
@@ -50,8 +103,12 @@ class LSHSelfAttention(nnx.Module):
   def __init__(self, dim: int, num_heads: int, *, settings: Optional[LSHSettings] = None,
                head_dim: Optional[int] = None, dropout_rate: float = 0.0, out_bias: bool = True,
                head_batch: Optional[int] = None, dtype=None, param_dtype=jnp.float32,
-               rngs: nnx.Rngs, **lsh_options):
+               attention: str = "lsh", linear_features: int = 256, rngs: nnx.Rngs,
+               **lsh_options):
     require_positive("dim", dim)
+    require_positive("linear_features", linear_features)
+    self.attention = attention_kind(attention)
+    self.linear_features = linear_features
     require_positive("num_heads", num_heads)
     if head_dim is None and dim % num_heads:
       raise ValueError(f"dim={dim}: must be divisible by num_heads={num_heads} "
@@ -72,8 +129,8 @@ class LSHSelfAttention(nnx.Module):
   def __call__(self, x: jax.Array, *, key: jax.Array, mask: Optional[jax.Array] = None,
                deterministic: bool = True, n_rounds: Optional[int] = None,
                dense: bool = False, buckets: Optional[jax.Array] = None,
-               return_buckets: bool = False):
-    """Attends within hash buckets.
+               return_buckets: bool = False, attention: Optional[str] = None):
+    """Attends within hash buckets (or as ``attention`` says).
 
     Args:
       x: ``[batch, length, dim]`` (or ``[length, dim]``).
@@ -83,10 +140,11 @@ class LSHSelfAttention(nnx.Module):
       deterministic: no dropout.
       n_rounds: hash rounds for this call (e.g. evaluate a model trained with 1 round with 8).
       dense: full shared-QK attention with the same weights and masks (the paper's "full
-        attention" baseline; ``O(L²)`` memory).
+        attention" baseline; ``O(L²)`` memory); the same as ``attention="full"``.
       buckets: ``[batch, heads, rounds, length]`` int bucket ids to attend with instead of
-        hashing (what ``return_buckets`` gave); ignored with ``dense``.
-      return_buckets: also return the ids used (None with ``dense``).
+        hashing (what ``return_buckets`` gave); LSH only.
+      return_buckets: also return the ids used (None unless attending with LSH).
+      attention: this call's attention (:data:`ATTENTIONS`); None: the layer's.
 
     Returns:
       ``[batch, length, dim]`` (or ``[length, dim]``); with ``return_buckets``,
@@ -98,7 +156,7 @@ class LSHSelfAttention(nnx.Module):
       out = self(x[None], key=key, mask=None if mask is None else mask[None],
                  deterministic=deterministic, n_rounds=n_rounds, dense=dense,
                  buckets=None if buckets is None else buckets[None],
-                 return_buckets=return_buckets)
+                 return_buckets=return_buckets, attention=attention)
       if not return_buckets:
         return out[0]
       return out[0][0], None if out[1] is None else out[1][0]
@@ -114,12 +172,13 @@ class LSHSelfAttention(nnx.Module):
     qk, v = heads(self.qk(x)), heads(self.value(x))
     settings = self.settings if n_rounds is None else self.settings.replace(n_rounds=n_rounds)
     weights_key = None if deterministic else jax.random.fold_in(dropout_key, 1)
-    out, ids = self._heads(qk, v, mask, hash_key, weights_key, settings, dense, buckets)
+    kind = attention_kind(attention, dense, self.attention)
+    out, ids = self._heads(qk, v, mask, hash_key, weights_key, settings, kind, buckets)
     out = self.out(dropout(out.reshape(batch, length, -1), self.dropout_rate,
                            None if deterministic else dropout_key))
     return (out, ids) if return_buckets else out
 
-  def _heads(self, qk, v, mask, hash_key, weights_key, settings, dense, buckets):
+  def _heads(self, qk, v, mask, hash_key, weights_key, settings, kind, buckets):
     """Per head (``lax.map`` over groups) and batch row (``vmap``): ``(out [batch, length,
     heads, head_dim], ids [batch, heads, rounds, length] or None)``."""
     head_keys = jax.random.split(hash_key, self.num_heads)
@@ -128,18 +187,14 @@ class LSHSelfAttention(nnx.Module):
 
     def one_head(head):  # [batch, length, head_dim] x2, keys, ids -> out, ids
       q, v, k, drop, ids = head
-      if dense:
-        attend = lambda q, v, m, b: (dense_attention(q, v, causal=settings.causal, mask=m),
-                                     None)
-      else:
-        attend = lambda q, v, m, b: lsh_attention(q, v, key=k, mask=m, settings=settings,
-                                                  buckets=b, return_buckets=True,
-                                                  dropout_key=drop)
+      attend = lambda q, v, m, b: shared_qk_attention(
+          kind, q, v, key=k, settings=settings, mask=m, buckets=b, dropout_key=drop,
+          linear_features=self.linear_features)
       return jax.vmap(attend, in_axes=(0, 0, None if mask is None else 0,
                                        None if ids is None else 0))(q, v, mask, ids)
 
     xs = (jnp.moveaxis(qk, 2, 0), jnp.moveaxis(v, 2, 0), head_keys, weight_keys,
-          None if buckets is None or dense else jnp.moveaxis(buckets, 1, 0))
+          None if buckets is None or kind != "lsh" else jnp.moveaxis(buckets, 1, 0))
     out, ids = jax.lax.map(one_head, xs, batch_size=self.head_batch or self.num_heads)
     return jnp.moveaxis(out, 0, 2), None if ids is None else jnp.moveaxis(ids, 0, 1)
 

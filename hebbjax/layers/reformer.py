@@ -53,8 +53,8 @@ class ReformerEncoder(nnx.Module):
                head_dim: Optional[int] = None,
                activation: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
                norm_eps: float = 1e-6, out_bias: bool = True, stream_merge: str = "mean",
-               dtype=None, settings: Optional[LSHSettings] = None, rngs: nnx.Rngs,
-               **lsh_options):
+               dtype=None, attention: str = "lsh", linear_features: int = 256,
+               settings: Optional[LSHSettings] = None, rngs: nnx.Rngs, **lsh_options):
     for name, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
       require_positive(name, value)
     if ff_chunk_length is not None:
@@ -63,14 +63,15 @@ class ReformerEncoder(nnx.Module):
     settings = LSHSettings.from_options(settings, **lsh_options)
 
     def block():
-      attention = LSHSelfAttention(dim, num_heads, settings=settings, dropout_rate=dropout_rate,
-                                   out_bias=out_bias, head_batch=head_batch,
-                                   head_dim=head_dim, dtype=dtype, rngs=rngs)
+      attend = LSHSelfAttention(dim, num_heads, settings=settings, dropout_rate=dropout_rate,
+                                out_bias=out_bias, head_batch=head_batch, head_dim=head_dim,
+                                dtype=dtype, attention=attention,
+                                linear_features=linear_features, rngs=rngs)
       feed_forward = ChunkedFeedForward(dim, ff_hidden or 4 * dim,
                                         chunk_length=ff_chunk_length, activation=activation,
                                         dropout_rate=dropout_rate, dtype=dtype, rngs=rngs)
       return ReversibleBlock(
-          PreNorm(dim, attention, epsilon=norm_eps, dtype=dtype, rngs=rngs),
+          PreNorm(dim, attend, epsilon=norm_eps, dtype=dtype, rngs=rngs),
           PreNorm(dim, feed_forward, epsilon=norm_eps, dtype=dtype, rngs=rngs))
 
     self.layers = ReversibleSequence([block() for _ in range(depth)], reversible=reversible)
@@ -78,17 +79,17 @@ class ReformerEncoder(nnx.Module):
   def __call__(self, x: jax.Array, *, key: jax.Array, mask: Optional[jax.Array] = None,
                deterministic: bool = True, n_rounds: Optional[int] = None,
                dense: bool = False, buckets: Optional[jax.Array] = None,
-               return_buckets: bool = False):
+               return_buckets: bool = False, attention: Optional[str] = None):
     """``x``: ``[batch, length, dim]``; ``mask``: ``[batch, length]`` -> ``[batch, length, dim]``
     (``2·dim`` with ``stream_merge="concat"``).
 
-    ``n_rounds`` and ``dense`` override every attention layer for this call (see
-    :meth:`LSHSelfAttention.__call__`). ``buckets``: ``[depth, batch, heads, rounds, length]``
-    ids to attend with instead of hashing; ``return_buckets``: also return the ids used
-    (the same layout; None with ``dense``).
+    ``n_rounds``, ``dense`` and ``attention`` override every attention layer for this call
+    (see :meth:`LSHSelfAttention.__call__`). ``buckets``: ``[depth, batch, heads, rounds,
+    length]`` ids to attend with instead of hashing; ``return_buckets``: also return the ids
+    used (the same layout; None unless attending with LSH).
     """
     attention_kwargs = dict(mask=mask, deterministic=deterministic, n_rounds=n_rounds,
-                            dense=dense)
+                            dense=dense, attention=attention)
     y1, y2, (ids, _) = self.layers(x, x, key=key, f_kwargs=attention_kwargs,
                                    g_kwargs=dict(deterministic=deterministic),
                                    buckets=None if buckets is None else (buckets, None),
@@ -129,6 +130,9 @@ class ReformerLM(nnx.Module):
       HF transformers).
     tie_embeddings: the head is the transposed token embedding (plus a bias); needs
       ``stream_merge="mean"``.
+    attention: what every layer attends with by default: "lsh", "full", "local" or
+      "linear" (see :func:`hebbjax.layers.attention.shared_qk_attention`); linear_features:
+      the random features of "linear".
     settings, ``**lsh_options``: how attention is computed (always causal here); see
       :class:`LSHSelfAttention`.
     Other arguments: as in :class:`ReformerEncoder`.
@@ -143,8 +147,9 @@ class ReformerLM(nnx.Module):
                head_dim: Optional[int] = None,
                activation: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
                norm_eps: float = 1e-6, out_bias: bool = True, stream_merge: str = "mean",
-               tie_embeddings: bool = False, dtype=None,
-               settings: Optional[LSHSettings] = None, rngs: nnx.Rngs, **lsh_options):
+               tie_embeddings: bool = False, dtype=None, attention: str = "lsh",
+               linear_features: int = 256, settings: Optional[LSHSettings] = None,
+               rngs: nnx.Rngs, **lsh_options):
     for name, value in (("vocab_size", vocab_size), ("dim", dim), ("max_length", max_length)):
       require_positive(name, value)
     self.embedding_dropout = require_rate("embedding_dropout", embedding_dropout)
@@ -168,7 +173,8 @@ class ReformerLM(nnx.Module):
         dim, depth, num_heads, ff_hidden=ff_hidden, ff_chunk_length=ff_chunk_length,
         dropout_rate=dropout_rate, reversible=reversible, head_batch=head_batch,
         head_dim=head_dim, activation=activation, norm_eps=norm_eps, out_bias=out_bias,
-        stream_merge=stream_merge, dtype=dtype, settings=settings, rngs=rngs)
+        stream_merge=stream_merge, dtype=dtype, attention=attention,
+        linear_features=linear_features, settings=settings, rngs=rngs)
     width = dim if stream_merge == "mean" else 2 * dim
     self.norm = nnx.LayerNorm(width, epsilon=norm_eps, dtype=dtype, rngs=rngs)
     if tie_embeddings:
@@ -180,7 +186,7 @@ class ReformerLM(nnx.Module):
   def __call__(self, tokens: jax.Array, *, key: jax.Array, mask: Optional[jax.Array] = None,
                deterministic: bool = True, n_rounds: Optional[int] = None,
                dense: bool = False, buckets: Optional[jax.Array] = None,
-               return_buckets: bool = False):
+               return_buckets: bool = False, attention: Optional[str] = None):
     """Logits for the next token at every position.
 
     Args:
@@ -188,7 +194,8 @@ class ReformerLM(nnx.Module):
       key: PRNG key (hash rotations, dropout).
       mask: ``[batch, length]`` bool, False for padding.
       deterministic: no dropout.
-      n_rounds: hash rounds for this call; dense: full attention for this call (same weights).
+      n_rounds: hash rounds for this call; dense: full attention for this call (same weights);
+      attention: this call's attention ("lsh", "full", "local", "linear"; None: the model's).
       buckets: ``[depth, batch, heads, rounds, length]`` int bucket ids to attend with instead
         of hashing (e.g. another implementation's, for a parity check); return_buckets: also
         return the ids used.
@@ -212,7 +219,8 @@ class ReformerLM(nnx.Module):
                                  embedded.shape)
     x = drop(embedded, 0) + drop(positions, 1)
     x, ids = self.encoder(x, key=key, mask=mask, deterministic=deterministic,
-                          n_rounds=n_rounds, dense=dense, buckets=buckets, return_buckets=True)
+                          n_rounds=n_rounds, dense=dense, buckets=buckets, return_buckets=True,
+                          attention=attention)
     x = self.norm(x)
     logits = self.embed.attend(x) + self.head_bias[...] if self.head is None else self.head(x)
     return (logits, ids) if return_buckets else logits

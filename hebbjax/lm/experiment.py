@@ -18,7 +18,7 @@ from flax import nnx
 from hebbjax import checks
 from hebbjax.data import byte_corpus, duplication
 from hebbjax.kernels import LSHSettings
-from hebbjax.layers import ReformerLM
+from hebbjax.layers import ATTENTIONS, ReformerLM
 
 TASKS = ("duplication", "bytes")
 POSITIONS = ("axial", "table")
@@ -36,7 +36,7 @@ ADDED_LATER = {
     "buckets_per_chunk": 1,      # the default bucket count was one per chunk
     "chunks_before": 1, "chunks_after": 0, "concat_rounds": False, "score_scale": 0.0,
     "attention_dropout": 0.0, "embedding_dropout": 0.0, "stream_merge": "mean",
-    "tie_embeddings": False,
+    "tie_embeddings": False, "attention": "lsh", "linear_features": 256,
 }
 
 
@@ -72,6 +72,19 @@ def build_settings(config: ml_collections.ConfigDict) -> LSHSettings:
     raise _model_error(error) from None
 
 
+def attention_of(config: ml_collections.ConfigDict) -> str:
+  """The attention a run trains with: ``model.attention`` ("lsh", "full", "local" or
+  "linear"); ``model.dense=True`` (older runs' way to ask for full attention) is "full"."""
+  m = config.model
+  attention = checks.one_of("model.attention", _model_field(m, "attention"), ATTENTIONS)
+  if bool(m.get("dense", False)):
+    if attention not in ("lsh", "full"):
+      raise ValueError(f"model.dense=True and model.attention={attention!r}: give one "
+                       "(model.attention='full' is full attention)")
+    return "full"
+  return attention
+
+
 def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ReformerLM:
   """``config.model`` and ``config.data`` -> a :class:`ReformerLM` (validated by its layers)."""
   m, d = config.model, config.data
@@ -90,7 +103,9 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Reformer
         embedding_dropout=float(_model_field(m, "embedding_dropout")),
         stream_merge=str(_model_field(m, "stream_merge")),
         tie_embeddings=bool(_model_field(m, "tie_embeddings")),
-        head_batch=m.get("head_batch") or None, settings=settings, rngs=nnx.Rngs(seed))
+        head_batch=m.get("head_batch") or None, attention=attention_of(config),
+        linear_features=int(_model_field(m, "linear_features")), settings=settings,
+        rngs=nnx.Rngs(seed))
   except ValueError as error:
     raise _model_error(error) from None
 

@@ -63,16 +63,17 @@ class Trainer:
     base = jax.random.key(int(config.seed))
     self.data_key, self.model_key, self.eval_key = (jax.random.fold_in(base, i)
                                                     for i in (1, 2, 3))
-    self.dense = bool(config.model.get("dense", False))   # the paper's full-attention baseline
+    self.attention = experiment.attention_of(config)   # "lsh", "full", "local" or "linear"
     self.train_step = jax.jit(self._train_step)
-    self.evaluate = jax.jit(self._evaluate, static_argnames=("n_rounds", "dense"))
+    self.evaluate = jax.jit(self._evaluate, static_argnames=("n_rounds", "attention"))
 
   def logits(self, params, tokens, key, **kwargs):
     return nnx.merge(self.graph, params)(tokens, key=key, **kwargs)
 
   def _train_step(self, state, tokens, scored, key):
     def loss_fn(params):
-      logits = self.logits(params, tokens[:, :-1], key, deterministic=False, dense=self.dense)
+      logits = self.logits(params, tokens[:, :-1], key, deterministic=False,
+                           attention=self.attention)
       return experiment.loss_and_accuracy(logits, tokens, scored)
 
     (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
@@ -82,21 +83,22 @@ class Trainer:
                "skipped_updates": opt_state.total_notfinite}
     return {"params": params, "opt_state": opt_state}, metrics
 
-  def _evaluate(self, params, tokens, scored, key, *, n_rounds=None, dense=False):
-    logits = self.logits(params, tokens[:, :-1], key, n_rounds=n_rounds, dense=dense)
+  def _evaluate(self, params, tokens, scored, key, *, n_rounds=None, attention=None):
+    logits = self.logits(params, tokens[:, :-1], key, n_rounds=n_rounds, attention=attention)
     return experiment.loss_and_accuracy(logits, tokens, scored)
 
-  def held_out(self, params, *, batches: int, n_rounds=None, dense=None):
+  def held_out(self, params, *, batches: int, n_rounds=None, attention=None):
     """Mean held-out loss and accuracy over ``batches`` fixed batches (the same every call).
 
-    ``n_rounds`` / ``dense`` override the attention (default: as trained)."""
-    dense = self.dense if dense is None else dense
+    ``n_rounds`` / ``attention`` ("lsh", "full", "local", "linear") override the attention
+    (default: as trained)."""
+    attention = self.attention if attention is None else attention
     results = []
     for i in range(batches):
       key = jax.random.fold_in(self.eval_key, i)
       tokens, scored = self.batches.held_out(key)
       results.append(self.evaluate(params, tokens, scored, jax.random.fold_in(key, 1),
-                                   n_rounds=n_rounds, dense=dense))
+                                   n_rounds=n_rounds, attention=attention))
     loss, accuracy = np.mean(np.asarray(jax.device_get(results)), axis=0)
     return float(loss), float(accuracy)
 

@@ -15,8 +15,9 @@ def inputs(length=20, dim=8, dim_v=5, seed=0, scale=0.5):
           jax.random.normal(k3, (length, dim_v)))
 
 
-def numpy_favor(q, k, v, directions, causal, mask=None):
-  """FAVOR+ from its definition, float64, loops over queries, no stabilising constants."""
+def numpy_favor(q, k, v, directions, causal, mask=None, self_mask=False):
+  """FAVOR+ from its definition, float64, loops over queries, no stabilising constants; with
+  ``self_mask`` a query's own key only when it sees no other."""
   q, k, v, w = (np.asarray(a, np.float64) for a in (q, k, v, directions))
   d, m = q.shape[1], w.shape[0]
   phi = lambda x: np.exp(x * d ** -0.25 @ w.T - 0.5 * np.sum((x * d ** -0.25) ** 2, -1,
@@ -26,6 +27,8 @@ def numpy_favor(q, k, v, directions, causal, mask=None):
   out = np.zeros((len(q), v.shape[1]))
   for i in range(len(q)):
     seen = [j for j in range(len(k)) if valid[j] and (not causal or j <= i)]
+    if self_mask:
+      seen = [j for j in seen if j != i] or seen
     if seen:
       weights = fk[seen] @ fq[i]
       out[i] = weights @ v[seen] / weights.sum()
@@ -41,17 +44,19 @@ def softmax_attention(q, k, v, causal):
   return weights / weights.sum(-1, keepdims=True) @ v
 
 
+@pytest.mark.parametrize("self_mask", [False, True])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("chunk_length", [4, 7, 64])
-def test_matches_the_definition_with_the_same_features(causal, chunk_length):
+def test_matches_the_definition_with_the_same_features(causal, chunk_length, self_mask):
   q, k, v = inputs()
   mask = np.ones(20, bool)
-  mask[[3, 17]] = False
+  mask[[0, 3, 17]] = False   # with the first key masked, query 1 sees only itself
   key = jax.random.key(1)
   directions = random_features(key, 32, 8)
   got = linear_attention(q, k, v, key=key, n_features=32, causal=causal,
-                               mask=jnp.asarray(mask), chunk_length=chunk_length)
-  np.testing.assert_allclose(np.asarray(got), numpy_favor(q, k, v, directions, causal, mask),
+                         mask=jnp.asarray(mask), chunk_length=chunk_length, self_mask=self_mask)
+  np.testing.assert_allclose(np.asarray(got),
+                             numpy_favor(q, k, v, directions, causal, mask, self_mask),
                              rtol=2e-4, atol=2e-5)
 
 

@@ -79,10 +79,24 @@ def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
   np.testing.assert_allclose([r["loss"] for r in metrics_lib.read(pallas / "metrics.jsonl")],
                              [r["loss"] for r in log[:20]], rtol=1e-4)
 
-  assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--attention=full,lsh1,lsh4",
-                   "--batches=2"]) == 0
+  assert cli.main(["hebbjax", "eval", f"--workdir={full}",
+                   "--attention=full,lsh1,lsh4,local,linear", "--batches=2"]) == 0
   out = capsys.readouterr().out
-  assert "trained with lsh2" in out and all(f"eval {s:>6}" in out for s in ("full", "lsh4"))
+  assert "trained with lsh2" in out and all(f"eval {s:>6}" in out
+                                             for s in ("full", "lsh4", "local", "linear"))
+  assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--attention=sparse"]) == 2
+  assert "'sparse' is none of full, local, linear or lshN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", ["local", "linear"])
+def test_the_cheaper_attentions_train_and_evaluate_as_trained(tmp_path, capsys, variant):
+  run = tmp_path / variant
+  assert train(run, 3, config=f"duplication:{variant}") == 0
+  assert cli.main(["hebbjax", "eval", f"--workdir={run}", f"--attention={variant},full",
+                   "--batches=1"]) == 0
+  out = capsys.readouterr().out
+  assert f"trained with {variant}" in out
+  assert np.isfinite(metrics_lib.read(run / "metrics.jsonl")[-1]["eval_loss"])
 
 
 def test_a_run_saved_before_the_reformer_fields_resumes_as_it_ran(tmp_path, capsys):
@@ -140,6 +154,10 @@ def test_sample_continues_a_prompt_from_a_byte_model(tmp_path, capsys):
     (["--config.model.chunks_before=-1"], "model.chunks_before=-1"),
     (["--config.model.stream_merge=sum"], "model.stream_merge='sum'"),
     (["--config.model.attention_dropout=1.5"], "model.attention_dropout=1.5"),
+    (["--config.model.attention=sparse"], "model.attention='sparse': expected one of lsh"),
+    (["--config.model.attention=local", "--config.model.dense=True"],
+     "model.dense=True and model.attention='local'"),
+    (["--config.model.linear_features=0"], "model.linear_features=0"),
 ])
 def test_bad_training_input_is_one_line_naming_the_field(tmp_path, capsys, args, message):
   assert train(tmp_path / "run", 3, *args) == 2
