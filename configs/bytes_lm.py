@@ -9,8 +9,9 @@
 from hebbjax.configs import _reformer
 
 CONTEXTS = {"4k": 4096, "16k": 16384, "64k": 65536}
-# variant -> model.attention ("plain": reversible=False, LSH attention)
-VARIANTS = {"lsh": "lsh", "dense": "full", "plain": "lsh", "local": "local", "linear": "linear"}
+# variant -> model.attention ("plain": reversible=False, LSH attention; "dense" keeps the
+# model.dense=True it was saved with before model.attention existed, so older runs resume)
+VARIANTS = {"lsh": "lsh", "dense": "lsh", "plain": "lsh", "local": "local", "linear": "linear"}
 
 
 def get_config(spec: str = "4k"):
@@ -27,6 +28,7 @@ def get_config(spec: str = "4k"):
   config.data.corpus = "stdlib"      # or a path to any file
   config.data.held_out = 0.05
   config.model.attention = VARIANTS[variant]
+  config.model.dense = variant == "dense"   # full attention
   config.model.ff_chunk_length = 4096
   config.model.reversible = variant != "plain"
   config.model.head_batch = 1        # one head at a time: least memory, as fast on a CPU

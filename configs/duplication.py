@@ -12,8 +12,9 @@ comes suddenly: at length 128 the loss sits at chance (ln 31) for ~800 steps, th
 
 from hebbjax.configs import _reformer
 
-# variant -> (model.attention, hash rounds)
-VARIANTS = {"full": ("full", 1), "lsh1": ("lsh", 1), "lsh2": ("lsh", 2), "lsh4": ("lsh", 4),
+# variant -> (model.attention, hash rounds); "full" is model.dense=True, as runs saved before
+# model.attention existed have it (so that they resume with their own --config)
+VARIANTS = {"full": ("lsh", 1), "lsh1": ("lsh", 1), "lsh2": ("lsh", 2), "lsh4": ("lsh", 4),
             "local": ("local", 1), "linear": ("linear", 1)}
 
 
@@ -24,6 +25,7 @@ def get_config(variant: str = "lsh4"):
                                  steps=2500)
   # length 128: tokens 0, 63 symbols, 0, the same 63
   config.model.attention, config.model.n_rounds = VARIANTS[variant]
+  config.model.dense = variant == "full"   # train with full attention
   config.model.dim = 128
   config.model.depth = 1
   config.model.ff_hidden = 256

@@ -99,6 +99,23 @@ def test_the_cheaper_attentions_train_and_evaluate_as_trained(tmp_path, capsys, 
   assert np.isfinite(metrics_lib.read(run / "metrics.jsonl")[-1]["eval_loss"])
 
 
+def test_a_full_attention_run_saved_before_model_attention_resumes_with_its_config(tmp_path,
+                                                                                capsys):
+  import json
+
+  from hebbjax.lm import experiment
+  from hebbjax.run import workdir as workdir_lib
+  run = tmp_path / "old_full"
+  assert train(run, 3, config="duplication:full") == 0
+  saved = json.loads((run / workdir_lib.CONFIG_FILE).read_text())
+  assert saved["model"]["dense"] is True
+  for field in ("attention", "linear_features"):   # as saved before these fields existed
+    del saved["model"][field]
+  (run / workdir_lib.CONFIG_FILE).write_text(json.dumps(saved))
+  assert experiment.attention_of(workdir_lib.load_config(run)) == "full"
+  assert train(run, 5, "--resume", config="duplication:full") == 0, capsys.readouterr().err
+
+
 def test_a_run_saved_before_the_reformer_fields_resumes_as_it_ran(tmp_path, capsys):
   import json
 
