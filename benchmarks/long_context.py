@@ -95,7 +95,8 @@ def child(kind: str, variant: str, workdir: pathlib.Path, args) -> dict:
   curve = [(int(r["step"]), float(t), float(r["eval_loss"]))
            for r, t in zip(records, seconds) if "eval_loss" in r]
   learned = [int(r["step"]) for r in records if r["loss"] < 1.0]
-  return {"kind": kind, "variant": variant, "steps": len(records),
+  return {"kind": kind, "variant": variant, "settings": settings_of(args),
+          "steps": len(records),
           "train_seconds": float(seconds[-1]),
           "tokens_per_s": float(np.median([r["tokens_per_s"] for r in records[1:] or records])),
           "curve": curve, "first_step_below_1_nat": learned[0] if learned else None,
@@ -104,12 +105,23 @@ def child(kind: str, variant: str, workdir: pathlib.Path, args) -> dict:
           "peak_rss_mb": peak_rss_mb(), "device": str(jax.devices()[0].device_kind)}
 
 
+def settings_of(args) -> dict:
+  """What a finished run must have been run with to be reused."""
+  return {"context": args.context, "budget": args.budget, "eval_every": args.eval_every,
+          "eval_batches": args.eval_batches, "smoke": args.smoke}
+
+
 def run(kind: str, variant: str, args) -> dict:
-  """Reuses a finished run's summary, or runs it in a fresh subprocess."""
+  """Reuses a finished run's summary made with the same settings, or runs it in a fresh
+  subprocess."""
   workdir = pathlib.Path(args.runs) / kind / variant
   summary = workdir / SUMMARY
   if summary.exists():
-    return json.loads(summary.read_text())
+    finished = json.loads(summary.read_text())
+    if finished.get("settings") == settings_of(args):
+      return finished
+    print(f"== {kind} {variant}: the finished run in {workdir} had other settings; rerun",
+          flush=True)
   shutil.rmtree(workdir, ignore_errors=True)   # an unfinished run: budgets do not resume
   command = [sys.executable, __file__, "--child", kind, variant, *args.forwarded]
   print(f"== {kind} {variant}: {' '.join(command[2:])}", flush=True)
@@ -123,7 +135,9 @@ def bits(loss: float) -> float:
 
 
 def table(results: dict, args) -> str:
-  lines = [f"# {platform.machine()}, {os.cpu_count()} cores (CPU); {args.context} context, "
+  devices = sorted({r["device"] for part in ("lm", "probe") for r in results[part].values()})
+  lines = [f"# {platform.machine()}, {os.cpu_count()} cores, {', '.join(devices)}; "
+           f"{args.context} context, "
            f"each run stopped {args.budget:.0f} s after its start (its compile and its "
            f"evaluations included); final figures on {args.eval_batches} held-out batches", "",
            "| variant | steps | tokens/s | held-out bits/byte | with LSH-8 | with full | "
@@ -173,14 +187,20 @@ def main(argv=None) -> dict:
   parser.add_argument("--eval-every", type=int, default=25)
   parser.add_argument("--eval-batches", type=int, default=8)
   parser.add_argument("--probe", default="lsh4,local,linear", help="'' for none")
-  parser.add_argument("--runs", default="runs/long_context")
+  parser.add_argument("--runs", default=None,
+                      help="default: runs/long_context (runs/long_context_smoke with --smoke)")
   parser.add_argument("--out", default="docs/figures/long_context")
   parser.add_argument("--smoke", action="store_true")
   parser.add_argument("--child", nargs=2, metavar=("KIND", "VARIANT"), help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
-  for name in args.variants.split(",") + [p for p in args.probe.split(",") if p]:
+  args.runs = args.runs or ("runs/long_context_smoke" if args.smoke else "runs/long_context")
+  from hebbjax.configs import duplication
+  for name in args.variants.split(","):
     if name not in VARIANTS:
-      parser.error(f"variant {name!r}: expected one of {', '.join(VARIANTS)}")
+      parser.error(f"--variants: {name!r} is not one of {', '.join(VARIANTS)}")
+  for name in (p for p in args.probe.split(",") if p):
+    if name not in duplication.VARIANTS:
+      parser.error(f"--probe: {name!r} is not one of {', '.join(duplication.VARIANTS)}")
   if args.smoke:
     args.budget, args.eval_batches = min(args.budget, 60.0), min(args.eval_batches, 1)
   args.forwarded = [f"--context={args.context}", f"--budget={args.budget}",
