@@ -1,20 +1,14 @@
 """``benchmarks/accelerator.py --smoke``: every section of the GPU script runs on a CPU at tiny
 sizes, so that it cannot rot between sessions that have a GPU."""
 
-import importlib.util
 import json
-import pathlib
 
+import benchmark_scripts
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "accelerator.py"
 
 
 def load():
-  spec = importlib.util.spec_from_file_location("accelerator_benchmark", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return benchmark_scripts.load("accelerator")
 
 
 def test_smoke_runs_every_section_and_writes_json_and_markdown(tmp_path):
