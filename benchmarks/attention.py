@@ -146,7 +146,8 @@ def chunk_step(length: int, dtype, block_chunks: int):
   return jax.vmap(step), (qk, v, d_out, positions, valid)
 
 
-def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_gb) -> None:
+def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_gb) -> dict:
+  """Prints the kernel table; returns its rows and the crossover length."""
   on_gpu = jax.default_backend() == "gpu"
   dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
   dense_impl = "cudnn" if on_gpu else "xla"
@@ -158,7 +159,7 @@ def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_
         + " | dense s (MB) | dense/best LSH | chunk step TFLOP/s (best b) | of peak |")
   print("|---" * (6 + len(pallas_cols)) + "|")
   cell = lambda seconds, temp: f"{seconds:.4f} ({temp / 1e6:.0f})"
-  crossover = None
+  crossover, rows = None, []
   for length in lengths:
     qk, v = jax.random.normal(jax.random.key(0), (2, HEADS, length, HEAD_DIM), dtype)
     runs = {"xla": timed(attention_losses(length, "xla")[1]["lsh"], qk, v,
@@ -185,8 +186,16 @@ def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_
     print(f"| {length} | {cell(*runs['xla'])} | "
           + " | ".join(cell(*runs[b]) for b in block_chunks)
           + f" | {dense_cells} | {tflops:.2f} (b={best_b}) | {peak} |", flush=True)
+    rows.append({"length": length, "dtype": jnp.dtype(dtype).name,
+                 "xla_s": runs["xla"][0], "xla_temp_mb": runs["xla"][1] / 1e6,
+                 "pallas": {str(b): {"s": runs[b][0], "temp_mb": runs[b][1] / 1e6}
+                            for b in block_chunks},
+                 "dense": dense_impl, "dense_s": dense_s, "dense_temp_mb": dense_temp / 1e6,
+                 "chunk_step_tflops": tflops, "best_block_chunks": best_b,
+                 "fraction_of_peak": tflops / peak_tflops if peak_tflops else None})
   print(f"crossover: LSH faster than dense from length {crossover}" if crossover else
         "crossover: LSH never faster than dense at these lengths")
+  return {"rows": rows, "crossover": crossover}
 
 
 def lm_run(length: int, repeats: int, n_rounds: int, head_batch) -> dict:

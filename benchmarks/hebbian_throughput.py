@@ -22,8 +22,10 @@ import jax
 import hebbjax
 
 
-def measure(policy, population: int, member_batch, repeats: int):
-  env, params, spec = hebbjax.make_env("CartPole-v1")
+def measure(policy, population: int, member_batch, repeats: int,
+            env_name: str = "CartPole-v1"):
+  """``(computed, lived)`` env-steps/s of one generation (median of ``repeats``)."""
+  env, params, spec = hebbjax.make_env(env_name)
   task = hebbjax.Task(env, params, spec, policy, spec.max_steps, 1)
   es = hebbjax.OpenES(population_size=population,
                       member_batch=min(member_batch, population) if member_batch else None)

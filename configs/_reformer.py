@@ -41,7 +41,9 @@ def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
   config.model.dropout_rate = 0.0
   config.model.reversible = True
   config.model.head_batch = 0        # heads attended at once; 0: all
-  config.model.attention_implementation = ""  # "": jax.lax; "pallas": the Pallas kernels
+  # "auto": the Pallas kernels on a GPU/TPU where they are verified, jax.lax elsewhere (today:
+  # jax.lax everywhere); "xla" or "" (older runs): jax.lax; "pallas": the Pallas kernels.
+  config.model.attention_implementation = "auto"
   config.model.block_chunks = 1      # chunks per Pallas program
   config.model.positions = "axial"   # "axial" (two short factors) or "table" (a row each)
 

@@ -7,7 +7,7 @@ so a field's validation and meaning live in one place.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -56,11 +56,41 @@ def _model_error(error: ValueError) -> ValueError:
   return ValueError(f"model.{CONFIG_NAMES.get(name, name)}{message[len(name):]}")
 
 
-def build_settings(config: ml_collections.ConfigDict) -> LSHSettings:
-  """``config.model``'s attention fields -> one validated :class:`LSHSettings`."""
+IMPLEMENTATION_AUTO = "auto"
+# Platforms where model.attention_implementation="auto" picks the Pallas kernels: those where
+# their compiled tests (tests/kernels/test_lsh_pallas_gpu.py) passed and benchmarks/accelerator.py
+# measured them faster than jax.lax. None yet: no GPU or TPU has run them (docs/results.md), so
+# "auto" is jax.lax everywhere until a session with an accelerator adds its platform here.
+PALLAS_VERIFIED_PLATFORMS: tuple[str, ...] = ()
+
+
+def resolve_implementation(value, *, platform: Optional[str] = None,
+                           supported: bool = True) -> Optional[str]:
+  """``model.attention_implementation`` -> ``"xla"``, ``"pallas"`` or None (``jax.lax``).
+
+  ``"auto"``: ``"pallas"`` on a platform of :data:`PALLAS_VERIFIED_PLATFORMS` when the settings
+  are ones the kernels support (``supported``), else ``"xla"``; any other value is kept (and
+  validated by :class:`LSHSettings`). ``platform``: ``"cpu"``, ``"gpu"``, ``"tpu"`` (default:
+  JAX's default backend).
+  """
+  if value != IMPLEMENTATION_AUTO:
+    return value or None
+  platform = platform or jax.default_backend()
+  return "pallas" if supported and platform in PALLAS_VERIFIED_PLATFORMS else "xla"
+
+
+def build_settings(config: ml_collections.ConfigDict, *,
+                   platform: Optional[str] = None) -> LSHSettings:
+  """``config.model``'s attention fields -> one validated :class:`LSHSettings`
+  (``platform``: as in :func:`resolve_implementation`)."""
   m, fields = config.model, {}
   for name in SETTINGS_FIELDS:
     value = _model_field(m, CONFIG_NAMES.get(name, name))
+    if name == "implementation":
+      value = resolve_implementation(
+          value, platform=platform,
+          supported=not (_model_field(m, "concat_rounds")
+                         or _model_field(m, "attention_dropout")))
     if value is None:
       continue
     fields[name] = (value or None) if name in NONE_IF_FALSY else value

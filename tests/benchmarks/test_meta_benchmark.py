@@ -1,20 +1,14 @@
 """``benchmarks/meta.py --smoke``: the whole grid machinery on a tiny budget, then resumed
 without redoing anything."""
 
-import importlib.util
 import json
-import pathlib
 
+import benchmark_scripts
 import numpy as np
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "meta.py"
 
 
 def load():
-  spec = importlib.util.spec_from_file_location("meta_benchmark", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return benchmark_scripts.load("meta")
 
 
 def test_smoke_grid_runs_and_resumes(tmp_path):
