@@ -44,7 +44,7 @@ VARIANTS = {"full": ("full", 2), "lsh1": ("lsh", 1), "lsh2": ("lsh", 2), "lsh4":
 SUMMARY = "summary.json"
 SMOKE_LM = ["--config.data.length=256", "--config.model.dim=32", "--config.model.ff_hidden=64",
             "--config.model.chunk_length=32", "--config.model.ff_chunk_length=0",
-            "--config.run.num_steps=3", "--config.run.eval_every=2",
+            "--config.run.num_steps=3",
             "--config.optim.warmup_steps=1", "--config.model.linear_features=16"]
 SMOKE_PROBE = ["--config.run.num_steps=3", "--config.model.dim=32",
                "--config.model.ff_hidden=64", "--config.optim.warmup_steps=1",
@@ -203,6 +203,7 @@ def main(argv=None) -> dict:
       parser.error(f"--probe: {name!r} is not one of {', '.join(duplication.VARIANTS)}")
   if args.smoke:
     args.budget, args.eval_batches = min(args.budget, 60.0), min(args.eval_batches, 1)
+    args.eval_every = min(args.eval_every, 2)
   args.forwarded = [f"--context={args.context}", f"--budget={args.budget}",
                     f"--eval-every={args.eval_every}", f"--eval-batches={args.eval_batches}",
                     f"--runs={args.runs}"] + (["--smoke"] if args.smoke else [])
