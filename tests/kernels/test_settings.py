@@ -38,7 +38,9 @@ def test_a_config_reaches_every_layer_as_one_object():
   model = experiment.build_model(config)
   layers = [block.f.layer for block in model.encoder.layers.blocks]
   assert all(isinstance(layer, LSHSelfAttention) for layer in layers)
-  expected = LSHSettings(n_buckets=6, n_rounds=2, chunk_length=8, causal=True)
+  # attention_implementation="auto" is jax.lax on this CPU (no platform verified for Pallas)
+  expected = LSHSettings(n_buckets=6, n_rounds=2, chunk_length=8, causal=True,
+                         implementation="xla")
   assert all(layer.settings == expected for layer in layers)
   config.model.n_rounds = 0
   with pytest.raises(ValueError, match=r"^model.n_rounds=0: expected a positive integer"):
