@@ -143,12 +143,10 @@ def run_loop(driver: RunDriver, workdir, *, resume: bool = False) -> tuple[Any, 
 
 
 class _InterruptGuard:
-  """The first Ctrl-C stops the run at the end of the step under way (the next
-  :meth:`critical` block raises :class:`KeyboardInterrupt` when it ends): an exception raised
-  at an arbitrary point inside JAX's dispatch or orbax's threads could leave a lock held and
-  hang the shutdown, and a checkpoint save or a log line is never cut in half. A second Ctrl-C
-  outside a critical block raises at once. Only in the main thread, and not where SIGINT is
-  ignored (a background job)."""
+  """Ctrl-C raises :class:`KeyboardInterrupt` at once, except inside :meth:`critical`, where it
+  waits for the block to end: a checkpoint save or a log line is never cut in half (orbax
+  interrupted mid-save leaves threads that print tracebacks at exit). Only in the main thread,
+  and not where SIGINT is ignored (a background job)."""
 
   def __init__(self):
     self._depth, self._pending, self._previous = 0, False, None
@@ -165,7 +163,7 @@ class _InterruptGuard:
 
   def _handle(self, signum, frame):
     del signum, frame
-    if self._depth or not self._pending:
+    if self._depth:
       self._pending = True
     else:
       raise KeyboardInterrupt

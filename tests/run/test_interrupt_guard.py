@@ -1,5 +1,5 @@
-"""Ctrl-C during a run: the first stops at the end of the step under way (never inside JAX's
-dispatch or orbax's threads), a second outside a critical block stops at once."""
+"""Ctrl-C during a run: at once between critical blocks, held until the end of one inside it
+(a log line or checkpoint is written whole), and left alone where SIGINT is ignored."""
 
 import signal
 
@@ -8,27 +8,35 @@ import pytest
 from hebbjax.run.loop import _InterruptGuard
 
 
-def test_first_ctrl_c_waits_for_the_next_critical_block_to_end():
+@pytest.fixture
+def sigint_default():
+  """SIGINT as in an interactive run, whatever the test process inherited (a background job
+  ignores it)."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_raises_at_once_outside_and_at_the_end_of_a_critical_block(sigint_default):
   done = []
   with _InterruptGuard() as guard:
     with pytest.raises(KeyboardInterrupt):
-      signal.raise_signal(signal.SIGINT)          # during a step: nothing raised here
-      done.append("rest of the step")
-      with guard.critical():
-        done.append("log line and checkpoint")
-      done.append("never: the block's end raised")
-  assert done == ["rest of the step", "log line and checkpoint"]
-
-
-def test_a_second_ctrl_c_stops_at_once_outside_critical_blocks_only():
-  with _InterruptGuard() as guard:
-    signal.raise_signal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
       signal.raise_signal(signal.SIGINT)
+      done.append("never: raised at once")
     with pytest.raises(KeyboardInterrupt):
       with guard.critical():
         signal.raise_signal(signal.SIGINT)
-        signal.raise_signal(signal.SIGINT)         # held: the block is written whole
-        reached = True
-    assert reached
+        done.append("the rest of the block")
+      done.append("never: the block's end raised")
+  assert done == ["the rest of the block"]
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # restored
+
+
+def test_an_ignored_sigint_stays_ignored():
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    with _InterruptGuard():
+      signal.raise_signal(signal.SIGINT)         # a background job: nothing happens
+      assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)

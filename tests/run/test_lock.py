@@ -19,10 +19,13 @@ from tiny_runs import EVOLVE
 
 
 def start_evolve(workdir, *extra) -> subprocess.Popen:
+  # SIGINT restored to its default in the child: a test run started in the background (nohup,
+  # `cmd &` in a script) ignores it, the child would inherit that, and Ctrl-C would do nothing.
   return subprocess.Popen(
       [sys.executable, "-m", "hebbjax.cli", "evolve", f"--workdir={workdir}", *EVOLVE,
        "--config.run.num_generations=100000", *extra],
-      cwd=workdir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=workdir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_steps(proc, workdir, steps: int, timeout: float = 180) -> None:
