@@ -17,7 +17,9 @@ runs, and a section that would start after ``--budget`` seconds is recorded as s
   steps), populations 1K–64K, with ``es.member_batch`` "auto" (as resolved on this device) and
   None (every member in one vmap): env-steps/s computed;
 * ``brax``: the same for the Brax ant (needs the ``[brax]`` extra);
-* ``lm``: the 2-block causal ReformerLM (width 256) forward + backward at 64K tokens.
+* ``lm``: the 2-block causal ReformerLM (width 256) forward + backward at 64K tokens;
+* ``devices``: ``hebbjax train`` (duplication) data-parallel over 1, 2, 4, ... of the machine's
+  devices: tokens/s and compiled temporaries per device.
 
 ``--smoke`` runs every section at tiny sizes (lengths 256 and 512, populations 16 and 64, a
 1K-token LM), in well under a minute on a CPU: CI runs it so that the script cannot rot between
@@ -30,27 +32,20 @@ see the device notes), within the 8 minutes the issue allows::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import pathlib
 import subprocess
 import sys
 import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-SECTIONS = ("pallas_tests", "kernels", "hebbian", "brax", "lm")
+import common
+from common import sibling
+
+HERE = common.HERE
+SECTIONS = ("pallas_tests", "kernels", "hebbian", "brax", "lm", "devices")
 FULL = {"lengths": [4096, 16384, 65536, 131072], "block_chunks": [1, 2, 4],
         "populations": [1024, 4096, 16384, 65536], "lm_length": 65536, "repeats": 3}
 SMOKE = {"lengths": [256, 512], "block_chunks": [1], "populations": [16, 64],
          "lm_length": 1024, "repeats": 1}
-
-
-def sibling(name: str):
-  """A module of ``benchmarks/`` by file name (the folder is not a package)."""
-  spec = importlib.util.spec_from_file_location(f"benchmark_{name}", HERE / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def pallas_tests(sizes, args) -> dict:
@@ -72,7 +67,7 @@ def es_throughput(env_name: str, populations, repeats: int) -> list[dict]:
   import jax
 
   import hebbjax
-  from hebbjax.es import base
+  from hebbjax.es import evaluation
   throughput = sibling("hebbian_throughput")
   _, _, spec = hebbjax.make_env(env_name)
   sizes = hebbjax.mlp_sizes(spec.obs_dim, (128, 64), spec.action_dim)
@@ -80,7 +75,8 @@ def es_throughput(env_name: str, populations, repeats: int) -> list[dict]:
   num_params = sum(x.size for x in jax.tree.leaves(policy.init_params(jax.random.key(0))))
   rows = []
   for population in populations:
-    auto = base.resolve_member_batch("auto", num_params=num_params, population_size=population)
+    auto = evaluation.resolve_member_batch("auto", num_params=num_params,
+                                           population_size=population)
     row = {"env": env_name, "population": population, "member_batch_auto": auto}
     for name, batch in (("auto", auto), ("none", None)):
       computed, _ = throughput.measure(policy, population, batch, repeats, env_name=env_name)
@@ -107,8 +103,17 @@ def lm(sizes, args) -> dict:
   return attention.lm_run(sizes["lm_length"], sizes["repeats"], n_rounds=2, head_batch=None)
 
 
+def devices(sizes, args) -> dict:
+  """``hebbjax train`` data-parallel over 1, 2, 4, ... of this machine's devices (run.devices):
+  tokens/s and compiled temporaries per device (``benchmarks/devices.py``'s measurement)."""
+  import jax
+  measure = sibling("devices").train_child
+  counts = [c for c in (1, 2, 4, 8, 16) if c <= jax.local_device_count()]
+  return {"rows": [measure(count, sizes["repeats"] * 3, args.smoke) for count in counts]}
+
+
 RUNNERS = {"pallas_tests": pallas_tests, "kernels": kernels, "hebbian": hebbian, "brax": brax,
-           "lm": lm}
+           "lm": lm, "devices": devices}
 
 
 def markdown(results: dict) -> str:
@@ -139,6 +144,11 @@ def markdown(results: dict) -> str:
                 f"{row['steps_per_s_auto']:,.0f} | {row['steps_per_s_none']:,.0f} |"
                 for row in r["rows"]]
       lines.append("")
+    elif name == "devices":
+      lines += ["| devices | global batch | tokens/s | temp MB/device |", "|---|---|---|---|"]
+      lines += [f"| {row['devices']} | {row['global_batch']} | {row['tokens_per_s']:,.0f} | "
+                f"{row['temp_mb_per_device']:.1f} |" for row in r["rows"]]
+      lines.append("")
     elif name == "lm":
       lines += [f"length {r['length']}, {r['n_rounds']} rounds: fwd+bwd {r['seconds']:.3f} s, "
                 f"compile {r['compile_s']:.1f} s, XLA temp {r['temp_mb']:.0f} MB", ""]
@@ -163,7 +173,7 @@ def main(argv=None) -> dict:
       parser.error(f"--sections: {name!r} is not one of {', '.join(SECTIONS)}")
   sizes = SMOKE if args.smoke else FULL
   start = time.perf_counter()
-  results = {"hardware": sibling("attention").hardware(), "smoke": args.smoke, "sections": {}}
+  results = {"hardware": common.machine(), "smoke": args.smoke, "sections": {}}
   for name in chosen:
     elapsed = time.perf_counter() - start
     if elapsed > args.budget:
@@ -176,10 +186,7 @@ def main(argv=None) -> dict:
     except Exception as error:  # recorded, and the next section runs
       results["sections"][name] = {"error": f"{type(error).__name__}: {error}"}
     results["sections"][name]["seconds"] = time.perf_counter() - began
-  out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  (out / "accelerator.json").write_text(json.dumps(results, indent=1, default=str))
-  (out / "accelerator.md").write_text(markdown(results))
+  common.write_results(args.out, "accelerator", results, markdown(results))
   print(markdown(results))
   return results
 

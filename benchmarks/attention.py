@@ -24,7 +24,7 @@ at which the fastest LSH path beats dense.
 
 LM: ``ReformerLM`` (vocab 256, width 256, 4 heads, ff 1024, 2 reversible blocks, causal,
 chunks of 64, default rounds) on one sequence; forward + backward of the next-token loss, in a
-fresh subprocess so its peak resident memory (``ru_maxrss``) is its own.
+fresh subprocess so its peak resident memory (``VmHWM``) is its own.
 """
 
 from __future__ import annotations
@@ -32,29 +32,16 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
+import common
+
 HEADS, HEAD_DIM, CHUNK, ROUNDS = 4, 64, 64, 4
-
-
-def hardware() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  return (f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on "
-          f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})")
 
 
 def timed(fn, *args, repeats: int):
@@ -104,7 +91,7 @@ def attention_table(lengths, repeats: int, dense_budget_gb: float,
                     implementation: str = "xla") -> None:
   print(f"# attention fwd+bwd, {HEADS} heads x {HEAD_DIM}, chunk {CHUNK}, {ROUNDS} rounds, "
         f"LSH implementation {implementation}")
-  print(f"# {hardware()}")
+  print(f"# {common.machine()}")
   print("| length | buckets | LSH s | LSH temp MB | chunked s | chunked temp MB | dense s | "
         "dense temp MB | dense/LSH time |")
   print("|---|---|---|---|---|---|---|---|---|")
@@ -153,7 +140,7 @@ def kernel_table(lengths, repeats: int, block_chunks, peak_tflops, dense_budget_
   dense_impl = "cudnn" if on_gpu else "xla"
   print(f"# LSH attention fwd+bwd, {HEADS} heads x {HEAD_DIM}, chunk {CHUNK}, {ROUNDS} rounds, "
         f"{jnp.dtype(dtype).name}; dense = dot_product_attention({dense_impl})")
-  print(f"# {hardware()}")
+  print(f"# {common.machine()}")
   pallas_cols = [f"Pallas b={b}" for b in block_chunks]
   print("| length | jax.lax s (temp MB) | " + " | ".join(f"{c} s (MB)" for c in pallas_cols)
         + " | dense s (MB) | dense/best LSH | chunk step TFLOP/s (best b) | of peak |")
@@ -221,32 +208,21 @@ def lm_run(length: int, repeats: int, n_rounds: int, head_batch) -> dict:
           "seconds": seconds,
           "compile_s": compile_s, "temp_mb": memory.temp_size_in_bytes / 1e6,
           "arguments_mb": memory.argument_size_in_bytes / 1e6,
-          "peak_rss_mb": peak_rss_mb()}
-
-
-def peak_rss_mb() -> float:
-  """This process's peak resident memory. ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss``
-  would carry the parent's peak over into a subprocess."""
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith("VmHWM:"):
-        return int(line.split()[1]) / 1024
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+          "peak_rss_mb": common.peak_rss_mb()}
 
 
 def lm_section(length: int, repeats: int, rounds, head_batches) -> None:
   print(f"\n# 2-layer causal ReformerLM fwd+bwd, width 256, 4 heads, ff 1024, reversible, "
-        f"chunk {CHUNK}\n# {hardware()}")
+        f"chunk {CHUNK}\n# {common.machine()}")
   print("| length | rounds | heads at once | fwd+bwd s | compile s | XLA temp MB | "
         "params+inputs MB | peak RSS MB |")
   print("|---|---|---|---|---|---|---|---|")
   for n_rounds in rounds:
     for head_batch in head_batches:
-      out = subprocess.run(
+      r = common.child_json(
           [sys.executable, __file__, "--section", "lm-child", "--lm-length", str(length),
            "--repeats", str(repeats), "--lm-rounds", str(n_rounds), "--lm-head-batch",
-           str(head_batch)], capture_output=True, text=True, check=True)
-      r = json.loads(out.stdout.strip().splitlines()[-1])
+           str(head_batch)])
       print(f"| {r['length']} | {r['n_rounds']} | {r['head_batch'] or HEADS} | "
             f"{r['seconds']:.2f} | {r['compile_s']:.1f} | "
             f"{r['temp_mb']:.0f} | {r['arguments_mb']:.0f} | {r['peak_rss_mb']:.0f} |",

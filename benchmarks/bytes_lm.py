@@ -1,9 +1,9 @@
 """Byte-level LM on the Python standard library: what each context costs and reaches.
 
-    python benchmarks/bytes_lm.py [--contexts 4k,16k,64k] [--variants lsh,dense,plain]
+    python benchmarks/bytes_lm.py [--contexts 4k,16k,64k] [--variants lsh,full,plain]
                                   [--budget 180] [--runs runs/bytes]
 
-For each context and variant of the ``bytes_lm`` config — ``lsh`` (reversible LSH), ``dense``
+For each context and variant of the ``bytes_lm`` config — ``lsh`` (reversible LSH), ``full``
 (full attention, reversible) and ``plain`` (LSH without reversibility) —
 it reads the compiled train step's memory analysis, and, when that fits in --ram-gb, trains
 for --budget seconds in a fresh subprocess and reports tokens/s, held-out bits per byte at the
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
+
+import common
+
 
 def child(context: str, variant: str, budget: float, workdir: str, ram_gb: float) -> dict:
   import jax
@@ -48,18 +48,17 @@ def child(context: str, variant: str, budget: float, workdir: str, ram_gb: float
   if code:
     raise SystemExit(f"hebbjax train exited with {code}")
   records = metrics_lib.read(pathlib.Path(workdir) / "metrics.jsonl")
-  with open("/proc/self/status") as f:
-    peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
   return dict(result, exit=code, steps=len(records),
               tokens_per_s=statistics.median(r["tokens_per_s"] for r in records[1:] or records),
               bits_per_byte=records[-1].get("eval_bits_per_byte", float("nan")),
-              first_loss_bits=records[0]["loss"] / np.log(2), peak_rss_mb=peak)
+              first_loss_bits=records[0]["loss"] / np.log(2),
+              peak_rss_mb=common.peak_rss_mb())
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--contexts", default="4k,16k,64k")
-  parser.add_argument("--variants", default="lsh,dense,plain")
+  parser.add_argument("--variants", default="lsh,full,plain")
   parser.add_argument("--budget", type=float, default=180.0, help="training seconds per run")
   parser.add_argument("--ram-gb", type=float, default=16.0)
   parser.add_argument("--runs", default="runs/bytes")
@@ -70,22 +69,21 @@ def main() -> None:
     print(json.dumps(child(context, variant, args.budget,
                            f"{args.runs}/{context}_{variant}", args.ram_gb)))
     return
-  print(f"# {platform.machine()}, {os.cpu_count()} cores; {args.budget:.0f} s of training per "
+  print(f"# {common.machine(device=False)}; {args.budget:.0f} s of training per "
         "run (compile included); corpus: this Python's standard library sources")
   print("| context | variant | steps | tokens/s | held-out bits/byte | first-step bits/byte | "
         "XLA temp MB | peak RSS MB |")
   print("|---|---|---|---|---|---|---|---|")
   for context in args.contexts.split(","):
     for variant in args.variants.split(","):
-      out = subprocess.run([sys.executable, __file__, "--child", context, variant,
-                            "--budget", str(args.budget), "--ram-gb", str(args.ram_gb),
-                            "--runs", args.runs], capture_output=True, text=True)
-      lines = out.stdout.strip().splitlines()
-      if out.returncode or not lines:
-        print(f"| {context} | {variant} | failed (exit {out.returncode}): "
-              f"{out.stderr.strip().splitlines()[-1:]} |||||", flush=True)
+      try:
+        r = common.child_json([sys.executable, __file__, "--child", context, variant,
+                               "--budget", str(args.budget), "--ram-gb", str(args.ram_gb),
+                               "--runs", args.runs])
+      except SystemExit as failed:
+        print(f"| {context} | {variant} | failed: {str(failed).strip().splitlines()[-1:]} "
+              "|||||", flush=True)
         continue
-      r = json.loads(lines[-1])
       if "skipped" in r:
         print(f"| {context} | {variant} | not run: {r['skipped']} | | | | {r['temp_mb']:.0f} | |",
               flush=True)

@@ -12,13 +12,10 @@ Prints the hardware, each model's training time and the accuracy matrix.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import platform
 import time
 
-import jax
-
+import common
 from hebbjax import cli
 from hebbjax.commands import evaluate_lm
 from hebbjax.run import metrics as metrics_lib, workdir as workdir_lib
@@ -42,8 +39,7 @@ def main() -> None:
   parser.add_argument("--batches", type=int, default=8, help="held-out batches per cell")
   args, overrides = parser.parse_known_args()
   runs = pathlib.Path(args.runs)
-  print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"jax {jax.__version__} on {jax.devices()[0].platform}")
+  print(f"# {common.machine()}")
   minutes = {}
   for variant in TRAINED:
     run = runs / variant

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+import common
 
 
 def run(workdir: pathlib.Path, env: str, kind: str, episodes: int) -> dict:
@@ -61,7 +61,7 @@ def main() -> None:
 
   figures = pathlib.Path(args.figures)
   figures.mkdir(parents=True, exist_ok=True)
-  print(f"# {platform.machine()}, {os.cpu_count()} cores; {args.episodes} evaluation episodes "
+  print(f"# {common.machine(device=False)}; {args.episodes} evaluation episodes "
         "per variant, fresh random weights each")
   print("| env | network | train return | held-out return | held-out reward/step, first "
         "10% → last 10% | evolve s |")

@@ -12,13 +12,12 @@ compile-and-run.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 
 import jax
 
+import common
 import hebbjax
 
 
@@ -27,9 +26,10 @@ def measure(policy, population: int, member_batch, repeats: int,
   """``(computed, lived)`` env-steps/s of one generation (median of ``repeats``)."""
   env, params, spec = hebbjax.make_env(env_name)
   task = hebbjax.Task(env, params, spec, policy, spec.max_steps, 1)
-  es = hebbjax.OpenES(population_size=population,
-                      member_batch=min(member_batch, population) if member_batch else None)
-  step = hebbjax.make_generation_step(es, task)
+  es = hebbjax.OpenES(population_size=population)
+  evaluation = hebbjax.EvaluationSettings(
+      member_batch=min(member_batch, population) if member_batch else None)
+  step = hebbjax.make_generation_step(es, task, evaluation=evaluation)
   state = es.init(policy.init_params(jax.random.key(0)))
   state, _ = jax.block_until_ready(step(state, jax.random.key(1)))  # compile
   times, lived = [], []
@@ -50,8 +50,7 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   args = parser.parse_args()
 
-  print(f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"jax {jax.__version__} on {jax.devices()[0].device_kind}")
+  print(f"hardware: {common.machine()}")
   _, _, spec = hebbjax.make_env("CartPole-v1")
   sizes = hebbjax.mlp_sizes(spec.obs_dim, (128, 64), spec.action_dim)
   hebbian = hebbjax.HebbianPolicy(sizes, rule="ABCD_lr", normalise=True)

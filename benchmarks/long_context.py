@@ -33,10 +33,9 @@ import argparse
 import json
 import os
 import pathlib
-import platform
-import shutil
-import subprocess
 import sys
+
+import common
 
 # variant -> (model.attention, hash rounds)
 VARIANTS = {"full": ("full", 2), "lsh1": ("lsh", 1), "lsh2": ("lsh", 2), "lsh4": ("lsh", 4),
@@ -59,11 +58,6 @@ def lm_overrides(variant: str, args) -> list[str]:
                f"--config.run.eval_every={args.eval_every}", "--config.run.eval_batches=2",
                "--config.run.checkpoint_every=100000", "--config.run.max_checkpoints=1"]
   return overrides + (SMOKE_LM if args.smoke else [])
-
-
-def peak_rss_mb() -> float:
-  with open("/proc/self/status") as f:
-    return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def child(kind: str, variant: str, workdir: pathlib.Path, args) -> dict:
@@ -102,7 +96,7 @@ def child(kind: str, variant: str, workdir: pathlib.Path, args) -> dict:
           "curve": curve, "first_step_below_1_nat": learned[0] if learned else None,
           "evaluated": {name: {"loss": loss, "accuracy": accuracy}
                         for name, (loss, accuracy) in results.items()},
-          "peak_rss_mb": peak_rss_mb(), "device": str(jax.devices()[0].device_kind)}
+          "peak_rss_mb": common.peak_rss_mb(), "device": str(jax.devices()[0].device_kind)}
 
 
 def settings_of(args) -> dict:
@@ -114,19 +108,9 @@ def settings_of(args) -> dict:
 def run(kind: str, variant: str, args) -> dict:
   """Reuses a finished run's summary made with the same settings, or runs it in a fresh
   subprocess."""
-  workdir = pathlib.Path(args.runs) / kind / variant
-  summary = workdir / SUMMARY
-  if summary.exists():
-    finished = json.loads(summary.read_text())
-    if finished.get("settings") == settings_of(args):
-      return finished
-    print(f"== {kind} {variant}: the finished run in {workdir} had other settings; rerun",
-          flush=True)
-  shutil.rmtree(workdir, ignore_errors=True)   # an unfinished run: budgets do not resume
   command = [sys.executable, __file__, "--child", kind, variant, *args.forwarded]
-  print(f"== {kind} {variant}: {' '.join(command[2:])}", flush=True)
-  subprocess.run(command, check=True)
-  return json.loads(summary.read_text())
+  return common.reuse_or_run(pathlib.Path(args.runs) / kind / variant, settings_of(args),
+                             command, label=f"{kind} {variant}", summary=SUMMARY)
 
 
 def bits(loss: float) -> float:
@@ -136,7 +120,7 @@ def bits(loss: float) -> float:
 
 def table(results: dict, args) -> str:
   devices = sorted({r["device"] for part in ("lm", "probe") for r in results[part].values()})
-  lines = [f"# {platform.machine()}, {os.cpu_count()} cores, {', '.join(devices)}; "
+  lines = [f"# {results['machine']}, {', '.join(devices)}; "
            f"{args.context} context, "
            f"each run stopped {args.budget:.0f} s after its start (its compile and its "
            f"evaluations included); final figures on {args.eval_batches} held-out batches", "",
@@ -161,7 +145,7 @@ def table(results: dict, args) -> str:
   return "\n".join(lines) + "\n"
 
 
-def plot(results: dict, path: pathlib.Path) -> None:
+def plot(results: dict, path: pathlib.Path, *, ylabel: str = "held-out bits/byte") -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -170,9 +154,8 @@ def plot(results: dict, path: pathlib.Path) -> None:
     steps, seconds, losses = zip(*r["curve"]) if r["curve"] else ((), (), ())
     by_time.plot([s / 60 for s in seconds], [bits(x) for x in losses], label=variant)
     by_step.plot(steps, [bits(x) for x in losses], label=variant)
-  by_time.set(xlabel="minutes of train steps (first step's compile included)",
-              ylabel="held-out bits/byte")
-  by_step.set(xlabel="steps", ylabel="held-out bits/byte")
+  by_time.set(xlabel="minutes of train steps (first step's compile included)", ylabel=ylabel)
+  by_step.set(xlabel="steps", ylabel=ylabel)
   by_time.legend()
   fig.tight_layout()
   fig.savefig(path, dpi=110)
@@ -213,15 +196,12 @@ def main(argv=None) -> dict:
     summary = child(kind, variant, workdir, args)
     (workdir / SUMMARY).write_text(json.dumps(summary, indent=1))
     return summary
-  results = {"context": args.context, "budget_s": args.budget, "machine": platform.machine(),
-             "cores": os.cpu_count(),
+  results = {"context": args.context, "budget_s": args.budget,
+             "machine": common.machine(device=False), "cores": os.cpu_count(),
              "lm": {v: run("lm", v, args) for v in args.variants.split(",")},
              "probe": {v: run("probe", v, args) for v in args.probe.split(",") if v}}
-  out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  (out / "long_context.json").write_text(json.dumps(results, indent=1))
   text = table(results, args)
-  (out / "long_context.md").write_text(text)
+  out = common.write_results(args.out, "long_context", results, text)
   plot(results, out / "long_context_curves.png")
   print(text)
   return results

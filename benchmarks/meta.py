@@ -3,7 +3,8 @@ that need adaptation within an episode, over seeds.
 
     python benchmarks/meta.py [--tasks bandit,maze] [--networks hebbian,static,recurrent,...]
                               [--seeds 3] [--generations N] [--episodes N]
-                              [--runs runs/meta] [--out docs/figures/meta] [--smoke]
+                              [--runs runs/meta] [--out docs/figures/meta] [--merge]
+                              [--smoke]
 
 For every (task, network, seed) it runs ``hebbjax evolve --config meta:TASK,NETWORK`` with
 ``seed`` (each run is a hebbjax work directory, ``RUNS/TASK/NETWORK/seed_S``: a finished run is
@@ -23,6 +24,10 @@ reused, an interrupted one resumed), then evaluates the run's best parameters on
 * ``meta_switch_TASK.png`` (switching tasks): reward at each step around the switch, per
   network, mean and 95 % band over seeds.
 
+``--merge`` keeps the other tasks of an existing ``--out``/meta.json: the tasks run replace
+theirs, and ``meta.md`` and the pictures are made from all of them (one task's grid rerun
+without the others').
+
 ``--smoke`` runs a tiny grid (bandit and switch_cartpole, Hebbian and recurrent unless
 ``--networks`` says otherwise, two seeds, two generations of 8 members), to check that
 everything runs: well under a minute, mostly compilation.
@@ -32,12 +37,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import time
 
 import numpy as np
+
+import common
 
 SMOKE_TASKS = ("bandit", "switch_cartpole")
 SMOKE_NETWORKS = ("hebbian", "recurrent")
@@ -286,6 +291,14 @@ def table(results: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def merge(old: dict, new: dict, order) -> dict:
+  """``old``'s tasks with ``new``'s in their place (or added), in the order of ``order``."""
+  tasks = {**old["tasks"], **new["tasks"]}
+  rank = {name: i for i, name in enumerate(order)}
+  return {**new, "tasks": dict(sorted(tasks.items(), key=lambda item: rank.get(item[0],
+                                                                               len(rank))))}
+
+
 def main(argv=None) -> dict:
   from hebbjax.configs import meta
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -297,6 +310,8 @@ def main(argv=None) -> dict:
                       help="final evaluation episodes per run (0: 1000 for bandits, 200 else)")
   parser.add_argument("--runs", default="runs/meta")
   parser.add_argument("--out", default="docs/figures/meta")
+  parser.add_argument("--merge", action="store_true",
+                      help="keep the other tasks of --out/meta.json, replace those run")
   parser.add_argument("--smoke", action="store_true")
   args = parser.parse_args(argv)
   tasks = SMOKE_TASKS if args.smoke and args.tasks == parser.get_default("tasks") \
@@ -322,7 +337,7 @@ def main(argv=None) -> dict:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
   from hebbjax.evolution import bandit_references, experiment
-  results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}",
+  results = {"machine": common.machine(device=False),
              "tasks": {}}
   for task_name in tasks:
     task_data = {"networks": {}}
@@ -351,8 +366,9 @@ def main(argv=None) -> dict:
       task_data["references"] = references(task, keys, runs / task_name)
     task_data["episodes"] = episodes
     results["tasks"][task_name] = task_data
-  (out / "meta.json").write_text(json.dumps(results))
-  (out / "meta.md").write_text(table(results))
+  if args.merge and (out / "meta.json").exists():
+    results = merge(json.loads((out / "meta.json").read_text()), results, meta.TASKS)
+  common.write_results(out, "meta", results, table(results))
   plot_all(results, out)
   print(table(results))
   return results

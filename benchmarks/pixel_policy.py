@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+import common
 
 
 def evolve(workdir: pathlib.Path, variant: str, generations: int | None) -> float:
@@ -74,7 +74,7 @@ def main() -> None:
   import matplotlib.pyplot as plt
 
   from hebbjax.run import metrics as metrics_lib
-  print(f"# {platform.machine()}, {os.cpu_count()} cores; Breakout-MinAtar, evaluation on "
+  print(f"# {common.machine(device=False)}; Breakout-MinAtar, evaluation on "
         f"{args.episodes} full games (1000 steps) with fresh random head weights each")
   print("| network | front end | parameters | return (mean ± std) | evolve s |")
   print("|---|---|---|---|---|")

@@ -25,20 +25,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
+import common
 
-def measure(task, es, repeats: int) -> dict:
+
+def measure(task, es, repeats: int, member_batch) -> dict:
   """Times one jitted generation and reads its compiled temporary memory."""
   import jax
 
-  from hebbjax import evolution
+  from hebbjax import es as es_lib, evolution
   mesh = evolution.population_mesh() if jax.device_count() > 1 else None
-  step = evolution.make_generation_step(es, task, mesh)
+  step = evolution.make_generation_step(
+      es, task, mesh, evaluation=es_lib.EvaluationSettings(member_batch=member_batch))
   state = es.init(task.policy.init_params(jax.random.key(0)))
   memory = step.lower(state, jax.random.key(1)).compile().memory_analysis()
   state, _ = jax.block_until_ready(step(state, jax.random.key(1)))
@@ -65,16 +66,15 @@ def child(args) -> list[dict]:
   populations = [int(p) for p in args.populations.split(",")]
   if args.section == "devices":
     task = cartpole_task((128, 64), args.horizon)
-    return [measure(task, hebbjax.OpenES(population_size=p, member_batch=args.member_batch),
-                    args.repeats) for p in populations]
+    return [measure(task, hebbjax.OpenES(population_size=p), args.repeats, args.member_batch)
+            for p in populations]
   task = cartpole_task((1024, 1024), args.horizon)
   rows = []
   for population in populations:
     for rank in (int(r) for r in args.ranks.split(",")):
-      es = hebbjax.OpenES(population_size=population, member_batch=args.member_batch,
-                          noise_rank=rank or None,
+      es = hebbjax.OpenES(population_size=population, noise_rank=rank or None,
                           noise_layout=task.policy.layout if rank else None)
-      rows.append({"rank": rank, **measure(task, es, args.repeats)})
+      rows.append({"rank": rank, **measure(task, es, args.repeats, args.member_batch)})
   return rows
 
 
@@ -82,10 +82,7 @@ def run_child(args, devices: int) -> list[dict]:
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
   argv = [sys.executable, __file__, "--child"] + [
       f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k != "child"]
-  out = subprocess.run(argv, env=env, capture_output=True, text=True)
-  if out.returncode:
-    raise SystemExit(out.stderr[-3000:])
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return common.child_json(argv, env=env)
 
 
 def main() -> None:
@@ -109,7 +106,7 @@ def main() -> None:
   if args.child:
     print(json.dumps(child(args)))
     return
-  where = f"{platform.machine()}, {os.cpu_count()} cores"
+  where = common.machine(device=False)
   if noise:
     print(f"# {where}; Hebbian 4-1024-1024-2 (1,054,720 synapses, 5.27M coefficients), "
           f"CartPole-v1, {args.horizon} steps, member batch {args.member_batch}, one device")

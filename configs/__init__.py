@@ -22,9 +22,9 @@ def parse_arg(arg: str, config: str, **choices: tuple[str, ...]) -> list[str]:
 
 
 # The original code's episode rules by family (its fitness_functions.py), as rollout.* fields
-# (see hebbjax.evolution.rollout.EpisodeRules). Every gym environment ends at done (the defaults);
+# (see hebbjax.evolution.rollout.EpisodeScoring). Every gym environment ends at done (the defaults);
 # "bullet" is any *BulletEnv, "bullet_ant" its AntBulletEnv-v0, paid the distance it walks.
-ORIGINAL_EPISODE_RULES = {
+ORIGINAL_EPISODE_SCORING = {
     "gym": dict(burn_in_steps=0, grace_steps=0, negative_patience=0, reward="env"),
     "bullet": dict(burn_in_steps=0, grace_steps=201, negative_patience=30, reward="env"),
     "bullet_ant": dict(burn_in_steps=40, grace_steps=201, negative_patience=30, reward="forward"),

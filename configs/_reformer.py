@@ -12,15 +12,19 @@ def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()
-  config.data.task = task            # "duplication" or "bytes"
+  config.data.task = task            # "duplication", "bytes" or "masked_bytes" (bidirectional)
   config.data.length = length        # tokens the model reads
   config.data.vocab_size = vocab_size
   config.data.batch_size = batch_size
 
   config.model = ml_collections.ConfigDict()
-  config.model.attention = "lsh"     # "lsh", "full" (the paper's baseline), "local" or "linear"
-  config.model.dense = False         # True: the same as attention="full" (older runs' field)
+  config.model.attention = "lsh"     # a causal kind of hebbjax.layers.ATTENTION_KINDS (a masked
+  # task: any kind); a list of
+  # kinds is cycled over the layers (["local_qkv", "lsh"]), and the attention fields below may
+  # then be lists too, one value per kind of that list.
   config.model.linear_features = 256  # random features of attention="linear" (FAVOR+)
+  config.model.linformer_k = 256    # rows the keys/values are projected to (attention="linformer")
+  config.model.linformer_per_head = False  # each head its own projections (default: shared)
   config.model.dim = 256
   config.model.depth = 2
   config.model.num_heads = 4
@@ -46,6 +50,12 @@ def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
   config.model.attention_implementation = "auto"
   config.model.block_chunks = 1      # chunks per Pallas program
   config.model.positions = "axial"   # "axial" (two short factors) or "table" (a row each)
+  config.model.axial_shape = []      # the axial factors ([]: as model.positions says)
+  config.model.axial_dims = []       # their widths, summing to dim ([]: an even split)
+  config.model.out_bias = True       # attention output projections have a bias (trax/HF: no)
+  config.model.activation = "gelu"   # feed-forward: gelu (tanh approx.), gelu_exact, relu, ...
+  config.model.norm_eps = 1e-6       # every LayerNorm's epsilon (HF: 1e-12)
+  config.model.head_dim = 0          # width per head; 0: dim / num_heads
 
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 1e-3
@@ -62,4 +72,7 @@ def base_config(*, task: str, length: int, vocab_size: int, batch_size: int,
   config.run.checkpoint_every = 100
   config.run.time_budget_s = 0.0     # stop after this many seconds of training (0: none)
   config.run.max_checkpoints = 2
+  # Devices per process (hebbjax.run.devices) the batch is split over: "auto" (CPU: one per core;
+  # GPU/TPU: every device; as many as split data.batch_size evenly) or a number (1: one device).
+  config.run.devices = ml_collections.FieldReference("auto", field_type=object)
   return config

@@ -2,20 +2,24 @@
 
     hebbjax train --config bytes_lm               # 4K context, reversible LSH
     hebbjax train --config bytes_lm:16k           # also :64k
-    hebbjax train --config bytes_lm:16k,dense     # full attention; 16k,plain: not reversible
+    hebbjax train --config bytes_lm:16k,full      # full attention; 16k,plain: not reversible
     hebbjax train --config bytes_lm:4k,local      # neighbouring chunks; 4k,linear: FAVOR+
+
+A variant is any causal kind of ``hebbjax.layers.ATTENTION_KINDS`` (reversible), or "plain":
+LSH attention without reversible layers.
 """
 
 from hebbjax.configs import _reformer
+from hebbjax.layers.attention import ATTENTION_KINDS
 
 CONTEXTS = {"4k": 4096, "16k": 16384, "64k": 65536}
-# variant -> model.attention ("plain": reversible=False, LSH attention; "dense" keeps the
-# model.dense=True it was saved with before model.attention existed, so older runs resume)
-VARIANTS = {"lsh": "lsh", "dense": "lsh", "plain": "lsh", "local": "local", "linear": "linear"}
+# variant -> (model.attention, reversible)
+VARIANTS = {**{name: (name, True) for name, kind in ATTENTION_KINDS.items() if kind.causal},
+            "plain": ("lsh", False)}
 
 
 def get_config(spec: str = "4k"):
-  """``spec``: ``CONTEXT`` or ``CONTEXT,VARIANT`` (``16k,dense``)."""
+  """``spec``: ``CONTEXT`` or ``CONTEXT,VARIANT`` (``16k,full``)."""
   context, _, variant = spec.partition(",")
   variant = variant or "lsh"
   if context not in CONTEXTS:
@@ -27,9 +31,7 @@ def get_config(spec: str = "4k"):
                                  batch_size=1, steps=500)
   config.data.corpus = "stdlib"      # or a path to any file
   config.data.held_out = 0.05
-  config.model.attention = VARIANTS[variant]
-  config.model.dense = variant == "dense"   # full attention
+  config.model.attention, config.model.reversible = VARIANTS[variant]
   config.model.ff_chunk_length = 4096
-  config.model.reversible = variant != "plain"
   config.model.head_batch = 1        # one head at a time: least memory, as fast on a CPU
   return config

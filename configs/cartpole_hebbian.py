@@ -59,7 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.rollout = ml_collections.ConfigDict()
   config.rollout.horizon = 0               # 0: the environment's own episode limit
   config.rollout.episodes = 1              # episodes per member per generation
-  # The original's episode rules for its bodies (see hebbjax.evolution.rollout.EpisodeRules):
+  # The original's episode rules for its bodies (see hebbjax.evolution.rollout.EpisodeScoring):
   # Bullet: grace_steps=201, negative_patience=30 (the ant also burn_in_steps=40 and
   # reward="forward"); CarRacing: negative_patience=20. Defaults: end at the env's done.
   config.rollout.burn_in_steps = 0
@@ -69,7 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.es = ml_collections.ConfigDict()
   # "openai" (built in) or "evosax:NAME" (pip install "hebbjax[evosax]"), e.g. evosax:PGPE,
-  # evosax:SNES, evosax:CMA_ES: those use population_size, sigma_init, l2_coeff, member_batch
+  # evosax:SNES, evosax:CMA_ES: those use population_size, sigma_init,
   # evosax_params ("std_lr=0.2,std_max_change=0.1": the strategy's own parameters) and
   # evosax_optimizer ("": the strategy's own; or "adam:0.05", "sgd:0.1", "clipup:0.15"), not the
   # fields below them.
@@ -83,10 +83,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.es.learning_rate = 0.2
   config.es.lr_decay = 0.995
   config.es.lr_limit = 0.001
+  # The mean's optimizer: any optax optimizer or gradient transformation by name ("sgd",
+  # "adam", "adamw", "lion", ...), stepping by the learning rate above; optimizer_args its keyword
+  # arguments as JSON ('{"b1": 0.9}'; the learning rate is not one of them).
   config.es.optimizer = "sgd"
-  config.es.l2_coeff = 0.01
+  config.es.optimizer_args = ""
   config.es.antithetic = True
   config.es.fitness_shaping = "centered_rank"
+  # How members are evaluated (any strategy): weight decay, a fitness penalty
+  # l2_coeff * mean(c^2) over the Hebbian coefficients c, and how many members at once.
+  config.es.l2_coeff = 0.01
   # Members evaluated at once: "auto" picks for the platform (CPU: blocks of 64, which keep a
   # block's coefficients in cache over an episode; GPU/TPU: all at once while half the device's
   # memory holds them). An integer or None (all at once) overrides it.
@@ -103,6 +109,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.run.target_patience = 2           # ... in this many evaluations in a row
   config.run.checkpoint_every = 10
   config.run.max_checkpoints = 3
-  # Split the population over every device (jax.shard_map); results are the same as on one.
-  config.run.shard_population = False
+  # Devices per process (hebbjax.run.devices): "auto" (CPU: one per core; GPU/TPU: every device;
+  # as many as split es.population_size evenly) or a number (1: one device, as before 0.2.0).
+  config.run.devices = ml_collections.FieldReference("auto", field_type=object)
+  # Split the population over run.devices (jax.shard_map); results are the same as on one.
+  config.run.shard_population = True
   return config

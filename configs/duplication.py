@@ -1,7 +1,7 @@
 """The duplication task of the Reformer paper (Sec. 5): one-layer models on ``0 w 0 w``.
 
     hebbjax train --config duplication            # LSH, 4 rounds
-    hebbjax train --config duplication:lsh1       # LSH with 1 (2, 4) rounds; :full for dense
+    hebbjax train --config duplication:lsh1       # LSH with 1 (2, 4) rounds; :full attention
     hebbjax train --config duplication:local      # neighbouring chunks; :linear for FAVOR+
 
 The paper uses length 1024, vocabulary 128, width 256, 4 heads; the default here (length 128,
@@ -11,11 +11,15 @@ comes suddenly: at length 128 the loss sits at chance (ln 31) for ~800 steps, th
 """
 
 from hebbjax.configs import _reformer
+from hebbjax.layers.attention import ATTENTION_KINDS
 
-# variant -> (model.attention, hash rounds); "full" is model.dense=True, as runs saved before
-# model.attention existed have it (so that they resume with their own --config)
-VARIANTS = {"full": ("lsh", 1), "lsh1": ("lsh", 1), "lsh2": ("lsh", 2), "lsh4": ("lsh", 4),
-            "local": ("local", 1), "linear": ("linear", 1)}
+# variant -> (model.attention, hash rounds): every causal kind of ATTENTION_KINDS, hashing
+# kinds with 1, 2 and 4 rounds ("lsh1", ...)
+VARIANTS = {}
+for _name, _kind in ATTENTION_KINDS.items():
+  if _kind.causal:
+    VARIANTS.update({f"{_name}{r}": (_name, r) for r in (1, 2, 4)} if _kind.hashes
+                    else {_name: (_name, 1)})
 
 
 def get_config(variant: str = "lsh4"):
@@ -25,7 +29,6 @@ def get_config(variant: str = "lsh4"):
                                  steps=2500)
   # length 128: tokens 0, 63 symbols, 0, the same 63
   config.model.attention, config.model.n_rounds = VARIANTS[variant]
-  config.model.dense = variant == "full"   # train with full attention
   config.model.dim = 128
   config.model.depth = 1
   config.model.ff_hidden = 256

@@ -13,7 +13,7 @@ same population, generations, episodes and architecture (the static one evolves 
 5× fewer parameters than the ABCD_lr rule's coefficients). Budgets are sized for a 2-core CPU.
 """
 
-from hebbjax.configs import ORIGINAL_EPISODE_RULES, cartpole_hebbian, parse_arg
+from hebbjax.configs import ORIGINAL_EPISODE_SCORING, cartpole_hebbian, parse_arg
 
 # environment -> (gymnax id, training family, held-out family, generations, overrides)
 FAMILIES = {
@@ -60,7 +60,7 @@ def get_config(arg: str = "cartpole,hebbian"):
   config.rollout.horizon = overrides.get("horizon", 0)
   if overrides.get("ant"):
     config.network.update(ANT_NETWORK)
-    config.rollout.update(ORIGINAL_EPISODE_RULES["bullet_ant"])
+    config.rollout.update(ORIGINAL_EPISODE_SCORING["bullet_ant"])
   config.run.num_generations = generations
   config.run.eval_every = 5
   config.run.stop_at_target = False             # same budget for both networks

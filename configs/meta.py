@@ -16,9 +16,15 @@ TASK (what must be learned inside the episode):
   hit, 200 steps; after the first hit a network that remembers the goal returns to it.
 * ``pointrobot``: a goal on the upper half of the unit circle, sparse reward within 0.2 of it,
   respawn after each hit, 100 steps.
-* ``switch_cartpole``: CartPole whose pole shortens from 0.5 to 0.1 at step 250 of 500.
-* ``switch_acrobot``: Acrobot whose links get 3× heavier at step 250 of 500, continuing (a
-  swing-up respawns the arm; return = -(steps) + swing-ups).
+* ``switch_cartpole``: CartPole whose actions are reversed (push left acts as push right) from
+  step 100 of 200, continuing: a fallen pole pays -10 and a fresh one is set up, +1 a step
+  otherwise. The observation (the body's state) does not say which side is in force; a fixed
+  policy balances on one side only (the reversed body under a policy is the plain body under
+  the mirrored policy; no threshold policy on the observation earns more than -0.06 a step
+  on its worse side, ``tests/envs/test_switching.py``), so earning ~1 a step after the switch
+  means noticing the reversal.
+* ``switch_acrobot``: Acrobot whose torques are reversed from step 150 of 300, continuing (a
+  swing-up respawns the arm; -1 a step, 0 for a swing-up: return = swing-ups - steps).
 * ``ant_damage``: Brax's ant (``[brax]`` extra) whose leg 1 loses 70 % of its lower segment at
   step 100 of 200 (the paper's damage experiment, within one episode).
 
@@ -44,8 +50,9 @@ Parameter counts (``network.hidden`` of each task; GRU size in brackets):
 
 Budgets (:data:`TASKS`) are sized for the shared 2-core CPU: one run takes about 1–5 minutes
 (measured ms per generation, population 128: bandits 10–120 with 32 episodes, maze 30–145
-with 8, pointrobot 20–60 with 16, the switching CartPole/Acrobot 40–310 with 4 episodes of 500
-steps; ant_damage ~2–2.7 s with population 48, so 150 generations take ~6 minutes). Long
+with 8, pointrobot 20–60 with 16, the switching CartPole 65–290 with 4 episodes of 200
+steps, Acrobot ~280 with 4 of 300, hence population 64 there; ant_damage ~2–2.7 s with
+population 48, so 150 generations take ~6 minutes). Long
 runs decay the ES's learning rate and σ by 0.9995 a generation (the default 0.995 would reach
 its floor after ~1000 generations and stall).
 """
@@ -69,12 +76,13 @@ TASKS = {
     "maze": task("MetaMaze-continuing", {}, (32,), 8, 2000),
     "pointrobot": task("PointRobot-misc", {}, (32,), 16, 2000),
     "switch_cartpole": task("switch:CartPole-v1",
-                            {"after_length": 0.1, "switch_step": 250,
-                             "max_steps_in_episode": 500}, (32, 16), 4, 600),
+                            {"reverse_actions": 1, "switch_step": 100,
+                             "max_steps_in_episode": 200, "respawn": 1,
+                             "respawn_reward": -10.0}, (32, 16), 4, 600),
     "switch_acrobot": task("switch:Acrobot-v1",
-                           {"after_link_mass_1": 3.0, "after_link_mass_2": 3.0,
-                            "switch_step": 250, "max_steps_in_episode": 500, "respawn": 1},
-                           (32, 16), 4, 600),
+                           {"reverse_actions": 1, "switch_step": 150,
+                            "max_steps_in_episode": 300, "respawn": 1},
+                           (32, 16), 4, 300, population=64, eval_every=10),
     "ant_damage": task("switch:brax:ant",
                        {"after_leg1": 0.3, "switch_step": 100, "max_steps_in_episode": 200},
                        (64, 32), 1, 150, horizon=200, population=48, eval_every=5,

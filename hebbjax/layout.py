@@ -59,12 +59,3 @@ def weight_layout(layer_sizes: Sequence[int]) -> ArrayLayout:
   """Layout of an MLP's weights, ``[n_k, n_{k+1}]`` per layer."""
   sizes = tuple(layer_sizes)
   return ArrayLayout(tuple((sizes[k], sizes[k + 1]) for k in range(len(sizes) - 1)))
-
-
-def __getattr__(name):
-  # coefficient_layout / count_coefficients live with the rules (hebbjax.hebbian.rules); they
-  # are still reachable here, imported on first use so that this module imports no half.
-  if name in ("coefficient_layout", "count_coefficients"):
-    from hebbjax.hebbian import rules
-    return getattr(rules, name)
-  raise AttributeError(f"module 'hebbjax.layout' has no attribute {name!r}")

@@ -2,8 +2,10 @@
 
 import importlib.util
 import pathlib
+import sys
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))   # the scripts import benchmarks/common.py as `common`
 
 
 def load(name: str):

@@ -248,6 +248,29 @@ def dense_attention(qk, v, causal=False, mask=None):
   return bucketed_attention(qk, qk, v, one_bucket, one_bucket, length, causal=causal, mask=mask)
 
 
+def local_qkv_attention(q, k, v, chunk_length, causal, mask, before, after, scale=None):
+  """HF transformers' / trax's local attention, query by query: the keys of chunks
+  ``(c - before … c + after) mod n_chunks`` (a key seen through two offsets counts twice),
+  visible and earlier under ``causal``, scored ``q·k/√dim``; no self-mask; a zero row when
+  nothing is seen."""
+  q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
+  length, dim = q.shape
+  n_chunks = -(-length // chunk_length)
+  scale = dim ** -0.5 if scale is None else scale
+  valid = np.ones(length, bool) if mask is None else np.asarray(mask)
+  out = np.zeros((length, v.shape[1]))
+  for i in range(length):
+    c = i // chunk_length
+    seen = [j for o in range(-before, after + 1) for j in range(length)
+            if j // chunk_length == (c + o) % n_chunks and valid[j] and (not causal or j <= i)]
+    if not seen:
+      continue
+    scores = k[seen] @ q[i] * scale
+    weights = np.exp(scores - scores.max())
+    out[i] = weights @ v[seen] / weights.sum()
+  return out
+
+
 def local_attention(qk, v, chunk_length, causal, mask, before, after, scale=None):
   """For each query: the keys of chunks ``c - before … c + after`` (no wrap), visible and
   earlier under ``causal``; itself only when nothing else is; a zero row when nothing is."""
@@ -269,4 +292,110 @@ def local_attention(qk, v, chunk_length, causal, mask, before, after, scale=None
     scores = keys[seen] @ qk[i] * scale
     weights = np.exp(scores - scores.max())
     out[i] = weights @ v[seen] / weights.sum()
+  return out
+
+
+def momentum_ascent(theta, gradients, lrs, momentum):
+  """Heavy-ball SGD ascent, written out: ``v ← g_t + μ v`` (``v = 0`` first), ``θ ← θ + α_t v``.
+
+  Args:
+    theta: ``[P]``; gradients: ``[T, P]`` the estimates ``g_t``; lrs: ``[T]`` the ``α_t``.
+
+  Returns:
+    ``[T, P]``: ``θ`` after each step.
+  """
+  theta = np.asarray(theta, np.float64)
+  velocity, out = np.zeros_like(theta), []
+  for g, lr in zip(np.asarray(gradients, np.float64), lrs):
+    velocity = g + momentum * velocity
+    theta = theta + lr * velocity
+    out.append(theta)
+  return np.array(out)
+
+
+def auto_member_batch(platform, device_memory, num_params, population):
+  """``es.member_batch="auto"`` as the README and ``docs/results.md`` state it: 64 members at a
+  time on a CPU (the measured cache-sized block); on a GPU/TPU every member at once while half
+  the device's memory holds 32 bytes per parameter of every member in flight, else the largest
+  block that it holds (never below one member); a device of unknown memory: all at once."""
+  if platform == "cpu":
+    return 64
+  if not device_memory:
+    return None
+  block = population
+  while block > 1 and block * num_params * 32 > device_memory / 2:
+    block -= 1
+  return None if block == population else block
+
+
+def layer_planes(h, sizes, k):
+  """A network's flat coefficients as ``hebbjax.coefficient_layout`` documents them (arrays
+  ``[k, n_pre, n_post]`` one layer after another): in a layer ``n_pre → n_post``, coefficient
+  ``c`` of synapse ``i → j`` at offset ``c·n_pre·n_post + i·n_post + j``. ``k`` coefficients
+  per synapse (a static network: ``k=1``, its weights). Returns per layer ``[k, n_pre, n_post]`` (float64), by explicit loops."""
+  h = np.asarray(h, np.float64)
+  planes, start = [], 0
+  for n_pre, n_post in zip(sizes[:-1], sizes[1:]):
+    plane = np.zeros((k, n_pre, n_post))
+    for c in range(k):
+      for i in range(n_pre):
+        for j in range(n_post):
+          plane[c, i, j] = h[start + (c * n_pre + i) * n_post + j]
+    planes.append(plane)
+    start += k * n_pre * n_post
+  if start != h.size:
+    raise ValueError(f"h has {h.size} values, the layout {start}")
+  return planes
+
+
+def original_table(h, sizes, k):
+  """The original code's ``[n_synapses, k]`` coefficient table of ``h``: synapses layer after
+  layer, pre-major (row ``i·n_post + j`` of a layer is ``i → j``), one column per
+  coefficient in the rule's order."""
+  rows = [plane[:, i, j] for plane in layer_planes(h, sizes, k)
+          for i in range(plane.shape[1]) for j in range(plane.shape[2])]
+  return np.array(rows)
+
+
+def numerical_gradients(loss, args, eps=1e-5):
+  """Central differences of ``loss(*args)`` (float64 NumPy arrays) for every argument."""
+  grads = []
+  for index, arg in enumerate(args):
+    grad = np.zeros_like(arg)
+    for position in np.ndindex(arg.shape):
+      shifted = [list(args), list(args)]
+      for sign, copy in zip((1, -1), shifted):
+        moved = arg.copy()
+        moved[position] += sign * eps
+        copy[index] = moved
+      grad[position] = (loss(*shifted[0]) - loss(*shifted[1])) / (2 * eps)
+    grads.append(grad)
+  return grads
+
+
+def softmax_attention(q, k, v, mask=None, scale=None):
+  """Dense softmax attention with separate queries and keys, ``softmax(q kᵀ·scale) v`` (default
+  ``1/√d``), padding keys (``mask`` False) hidden."""
+  q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+  scale = q.shape[1] ** -0.5 if scale is None else scale
+  scores = q @ k.T * scale
+  if mask is not None:
+    scores = np.where(np.asarray(mask, bool)[None, :], scores, -np.inf)
+  weights = np.exp(scores - scores.max(-1, keepdims=True))
+  return weights / weights.sum(-1, keepdims=True) @ v
+
+
+def linformer_attention(q, k, v, proj_k, proj_v, mask=None):
+  """Linformer's Eq. (7) written out: padding rows of ``k``, ``v`` set to 0, then each query
+  ``i`` scores the projected keys ``Σ_j E[r, j] k_j`` and averages the projected values."""
+  q, k, v, e, f = (np.asarray(a, np.float64) for a in (q, k, v, proj_k, proj_v))
+  valid = np.ones(len(q), bool) if mask is None else np.asarray(mask, bool)
+  k, v = k * valid[:, None], v * valid[:, None]
+  keys = np.array([sum(e[r, j] * k[j] for j in range(len(k))) for r in range(len(e))])
+  values = np.array([sum(f[r, j] * v[j] for j in range(len(v))) for r in range(len(f))])
+  out = np.zeros((len(q), v.shape[1]))
+  for i in range(len(q)):
+    scores = keys @ q[i] / np.sqrt(q.shape[1])
+    weights = np.exp(scores - scores.max())
+    out[i] = weights @ values / weights.sum()
   return out

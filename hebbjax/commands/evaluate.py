@@ -73,7 +73,7 @@ def plot_weights(workdir, config, task, h, keys) -> pathlib.Path:
   print(f"weights picture: rolling out {len(keys)} episodes...", flush=True)
   _, trace = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
       h, k, single.env, single.env_params, single.spec, single.policy, single.horizon,
-      single.rules)))(keys)
+      single.scoring)))(keys)
   trace = jax.device_get(trace)
   steps = int(np.asarray(trace.alive).sum())
   weights = sum(int(np.prod(np.shape(w)[2:])) for w in trace.weights)

@@ -2,6 +2,6 @@
 adapters (:mod:`~hebbjax.envs.adapters`), families of altered physics
 (:mod:`~hebbjax.envs.variants`) and Brax bodies (:mod:`~hebbjax.envs.brax_envs`)."""
 
-from hebbjax.envs.adapters import EnvSpec, make_env
+from hebbjax.envs.adapters import EnvSpec, env_spec, make_env
 
-__all__ = ["EnvSpec", "make_env"]
+__all__ = ["EnvSpec", "env_spec", "make_env"]

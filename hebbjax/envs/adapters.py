@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from hebbjax.envs import brax_envs, registry, variants
+from hebbjax.envs import families, variants
 
 # How a Box action is made from the network's output y:
 # "clip": clip(y, low, high), the original's (full range, no squashing);
@@ -114,20 +114,24 @@ def make_env(name: str, *, action_mode: str = "clip", **param_overrides):
   if action_mode not in ACTION_MODES:
     raise ValueError(f"env.action_mode={action_mode!r}: expected one of "
                      f"{', '.join(ACTION_MODES)}")
-  if name.startswith(brax_envs.PREFIX):
-    env, params = brax_envs.make(name)
-  elif registry.knows(name):   # MetaMaze-continuing, switch:NAME (hebbjax.envs.registry)
-    env, params = registry.make(name, make_env)
+  family = families.find(name)   # brax:NAME, switch:NAME, MetaMaze-continuing
+  if family is not None:
+    env, params = family.make(name, make_env)
   elif name not in gymnax.registered_envs:
     raise ValueError(
         f"env.name={name!r}: expected a gymnax environment, one of "
-        f"{', '.join(gymnax.registered_envs)}, brax:NAME (e.g. brax:ant), or one of hebbjax's: "
-        f"{registry.describe()}"
+        f"{', '.join(gymnax.registered_envs)}, or of hebbjax's families: {families.describe()}"
     )
   else:
     env, params = gymnax.make(name)
   params = variants.with_physics(name, params, **param_overrides)
+  return env, params, env_spec(env, params, name=name, action_mode=action_mode)
 
+
+def env_spec(env, params, *, name: str = "", action_mode: str = "clip") -> EnvSpec:
+  """The :class:`EnvSpec` of any gymnax environment instance (what :func:`make_env` returns
+  third), e.g. one built with arguments of its own; ``name`` defaults to ``env.name``."""
+  name = name or env.name
   obs_space = env.observation_space(params)
   if isinstance(obs_space, spaces.Discrete):
     obs_one_hot, obs_dim = int(obs_space.n), int(obs_space.n)
@@ -150,5 +154,5 @@ def make_env(name: str, *, action_mode: str = "clip", **param_overrides):
   else:
     raise ValueError(f"env.name={name!r}: action space {act_space} is not supported")
   max_steps = int(getattr(params, "max_steps_in_episode", 0))
-  return env, params, dataclasses.replace(spec, max_steps=max_steps, obs_shape=obs_shape,
-                                          action_mode=action_mode)
+  return dataclasses.replace(spec, max_steps=max_steps, obs_shape=obs_shape,
+                             action_mode=action_mode)

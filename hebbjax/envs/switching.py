@@ -13,12 +13,16 @@ Parameters are set like any environment's (``env.params`` of a config, a family 
     switch_step=250, max_steps_in_episode=500, after_length=0.1     # CartPole's pole shortens
     after_link_mass_1=3, after_link_mass_2=3, respawn=1              # Acrobot, continuing
     after_leg1=0.3                                                   # brax:ant, leg 1 damaged
+    reverse_actions=1                # from the switch on, left acts as right (and back)
 
 ``NAME_FIELD=v`` edits ``before``'s or ``after``'s physics (derived fields recomputed, see
 :func:`hebbjax.envs.variants.with_physics`); a bare ``FIELD=v`` edits both. ``respawn=1``
 makes the task continuing: when the body terminates (CartPole's pole falls, Acrobot swings
 up) it is reset in place of ending the episode, the step count and the policy's state go on,
 and the terminating step pays ``respawn_reward`` (default: the environment's own reward).
+``reverse_actions=1`` mirrors the action mapping from the switch on: the body after the switch
+under a policy is the body before it under the mirrored policy, so no fixed policy does well
+on both sides, and the observation (the body's own) does not say which side is in force.
 
 Brax bodies switch by swapping every array of the system (geometry, masses, inertias) at T
 while the pipeline's state (link frames and velocities) carries over: from step T on the
@@ -39,7 +43,8 @@ import jax.numpy as jnp
 from flax import struct
 
 PREFIX = "switch:"
-SWITCH_FIELDS = ("switch_step", "max_steps_in_episode", "respawn", "respawn_reward")
+SWITCH_FIELDS = ("switch_step", "max_steps_in_episode", "respawn", "respawn_reward",
+                 "reverse_actions")
 
 
 @struct.dataclass
@@ -53,6 +58,8 @@ class SwitchParams:
     max_steps_in_episode: the episode's length (truncation).
     respawn: reset the body when it terminates instead of ending the episode (static).
     respawn_reward: the reward of a terminating step when respawning; NaN: the environment's.
+    reverse_actions: from step ``switch_step`` on, the actions are mirrored before they reach
+      the body (discrete ``i`` acts as ``n - 1 - i``; continuous ``a`` as ``low + high - a``).
   """
 
   before: Any
@@ -61,6 +68,7 @@ class SwitchParams:
   max_steps_in_episode: int = 500
   respawn: bool = struct.field(pytree_node=False, default=False)
   respawn_reward: float = math.nan
+  reverse_actions: bool = False
 
 
 def select(late, before, after):
@@ -83,9 +91,10 @@ class SwitchingEnv:
   ``fold_in(key, 1)``.
   """
 
-  def __init__(self, base, base_name: str):
+  def __init__(self, base, base_name: str, spec):
     self.base = base
     self.base_name = base_name
+    self.spec = spec
 
   @property
   def name(self) -> str:
@@ -95,11 +104,21 @@ class SwitchingEnv:
     """The base parameters in force for the step taken from ``state``."""
     return select(state.time >= params.switch_step, params.before, params.after)
 
+  def mirror(self, action):
+    """The action that acts as ``action`` once the mapping is reversed."""
+    action = jnp.asarray(action)
+    if self.spec.discrete:
+      return (self.spec.action_dim - 1 - action).astype(jnp.result_type(action))
+    return (jnp.asarray(self.spec.action_low) + jnp.asarray(self.spec.action_high)
+            - action).astype(jnp.result_type(action))
+
   def reset(self, key: jax.Array, params: SwitchParams):
     return self.base.reset(key, params.before)
 
   def step_env(self, key: jax.Array, state, action, params: SwitchParams):
     physics = self.physics(state, params)
+    reverse = (state.time >= params.switch_step) & params.reverse_actions
+    action = jnp.where(reverse, self.mirror(action), action)
     obs, new, reward, terminated, info = self.base.step_env(key, state, action, physics)
     if params.respawn:
       fresh_obs, fresh = self.base.reset(jax.random.fold_in(key, 1), physics)
@@ -136,7 +155,7 @@ def make(name: str, make_base):
   base, params, spec = make_base(base_name)
   if spec.max_steps <= 0:
     raise ValueError(f"env.name={name!r}: {base_name} has no episode limit to switch within")
-  return (SwitchingEnv(base, base_name),
+  return (SwitchingEnv(base, base_name, spec),
           SwitchParams(params, params, spec.max_steps // 2, spec.max_steps))
 
 
@@ -168,6 +187,11 @@ def with_params(name: str, params: SwitchParams, with_physics, **changes) -> Swi
     if changes["respawn"] not in (0, 1):
       raise ValueError(f"env.params.respawn={changes['respawn']}: expected 0 or 1")
     updates["respawn"] = bool(changes["respawn"])
+  if "reverse_actions" in changes:
+    if changes["reverse_actions"] not in (0, 1):
+      raise ValueError(f"env.params.reverse_actions={changes['reverse_actions']}: expected 0 "
+                       "or 1")
+    updates["reverse_actions"] = bool(changes["reverse_actions"])
   if "respawn_reward" in changes:
     updates["respawn_reward"] = float(changes["respawn_reward"])
   return params.replace(before=before, after=after, **updates)

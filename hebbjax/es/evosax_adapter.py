@@ -1,7 +1,7 @@
 """Any distribution-based evosax strategy (CMA-ES, SNES, PGPE, Open_ES, ...) as a hebbjax ES.
 
 :class:`EvosaxES` keeps the contract of :mod:`hebbjax.es.base` (``init``, ``ask``,
-``evaluate``, ``tell``, a state with a ``mean``), so the same
+``member``, ``tell``, a state with a ``mean``), so the same
 generation step, sharding, metrics and checkpoints serve evosax's strategies and the built-in
 OpenAI-ES. Two conventions are bridged:
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +31,6 @@ import optax
 from flax import struct
 
 from hebbjax.checks import parse_assignments
-from hebbjax.es import base
-from hebbjax.es.base import Evaluation, evaluate_members
 from hebbjax.layout import ArrayLayout
 
 STRATEGY_PREFIX = "evosax:"
@@ -103,23 +101,15 @@ class EvosaxES:
     name: the evosax algorithm's name (``"PGPE"``, ``"SNES"``, ``"CMA_ES"``, ``"Open_ES"``...).
     strategy: the evosax algorithm object.
     default_params: its parameters with the overrides applied.
-    l2_coeff: fitness penalty ``l2_coeff · mean(h[penalty_start:]²)`` (as in
-      :class:`~hebbjax.es.OpenES`).
-    member_batch: members evaluated at once (``jax.lax.map`` batch size); None for all.
-    penalty_start: as :attr:`hebbjax.es.OpenES.penalty_start`.
   """
 
   name: str
   strategy: Any
   default_params: Any
-  l2_coeff: float = 0.0
-  member_batch: Optional[int] = None
-  penalty_start: int = 0
 
   @classmethod
   def create(cls, name: str, *, population_size: int, num_params: int,
              sigma_init: Optional[float] = None, params: Mapping[str, Any] | None = None,
-             l2_coeff: float = 0.0, member_batch: Optional[int] = None,
              **strategy_kwargs) -> "EvosaxES":
     """Builds evosax's ``name`` for a ``[num_params]`` search.
 
@@ -130,7 +120,6 @@ class EvosaxES:
       sigma_init: initial search scale: the strategy's ``std_init`` parameter (or, for
         ``Open_ES``, a constant ``std_schedule``); None keeps evosax's default.
       params: overrides of fields of the strategy's ``Params`` (e.g. ``{"std_lr": 0.2}``).
-      l2_coeff, member_batch: as the attributes.
       **strategy_kwargs: passed to the algorithm's constructor (e.g. ``optimizer=``).
 
     Raises:
@@ -163,7 +152,7 @@ class EvosaxES:
       raise ValueError(f"es.evosax_params.{unknown[0]}: evosax:{name} has parameters "
                        f"{', '.join(sorted(fields)) or '(none)'}")
     default_params = strategy.default_params.replace(**overrides)
-    return cls(name, strategy, default_params, float(l2_coeff), member_batch)
+    return cls(name, strategy, default_params)
 
   @property
   def population_size(self) -> int:
@@ -183,14 +172,11 @@ class EvosaxES:
     del inner  # the distribution strategies' ask leaves the state as it was
     return EvosaxPopulation(members=members, tell_key=tell_key)
 
-  def evaluate(self, state: EvosaxState, population: EvosaxPopulation,
-               fitness_fn: Callable[[jax.Array], tuple[jax.Array, Any]],
-               indices: jax.Array | None = None) -> Evaluation:
-    """Evaluates members (all, or ``indices``); see :meth:`hebbjax.es.OpenES.evaluate`."""
+  def member(self, state: EvosaxState, population: EvosaxPopulation,
+             index: jax.Array) -> jax.Array:
+    """Member ``index``'s parameters, ``[num_params]``."""
     del state
-    return evaluate_members(lambda i: population.members[i], fitness_fn, self.population_size,
-                            indices, l2_coeff=self.l2_coeff, member_batch=self.member_batch,
-                            penalty_start=self.penalty_start)
+    return population.members[index]
 
   def tell(self, state: EvosaxState, population: EvosaxPopulation, fitness: jax.Array
            ) -> tuple[EvosaxState, dict[str, jax.Array]]:
@@ -217,9 +203,8 @@ class EvosaxES:
 
 
 # es.* config fields an evosax strategy reads, with their defaults.
-CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "l2_coeff": 0.01,
-                 "member_batch": base.MEMBER_BATCH_AUTO,
-                 "evosax_params": "", "evosax_optimizer": ""}
+CONFIG_FIELDS = {"population_size": 256, "sigma_init": 0.1, "evosax_params": "",
+                 "evosax_optimizer": ""}
 
 
 def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> EvosaxES:
@@ -231,12 +216,5 @@ def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> EvosaxE
       strategy.removeprefix(STRATEGY_PREFIX), population_size=int(fields["population_size"]),
       num_params=layout.size, sigma_init=fields.get("sigma_init"),
       params=parse_assignments(fields.get("evosax_params", ""), "es.evosax_params"),
-      l2_coeff=float(fields.get("l2_coeff", 0.0)),
-      member_batch=base.resolve_member_batch(fields.get("member_batch", base.MEMBER_BATCH_AUTO),
-                                             num_params=layout.size,
-                                             population_size=int(fields["population_size"])),
       **optimizer_kwargs(fields.get("evosax_optimizer", "")))
 
-
-base.register(base.StrategyEntry(STRATEGY_PREFIX, from_config, CONFIG_FIELDS,
-                                 example=STRATEGY_PREFIX + "SNES"))

@@ -1,4 +1,4 @@
-"""OpenAI-ES with antithetic sampling, rank shaping and an optax optimizer.
+"""OpenAI-ES with antithetic sampling, rank shaping and any optax optimizer.
 
     h <- h + α / (n σ) Σ_i F̃(h + σ ε_i) ε_i
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,13 +26,10 @@ import optax
 from flax import struct
 
 from hebbjax import checks
-from hebbjax.es import base
 from hebbjax.es import fitness as fitness_lib
 from hebbjax.es import noise as noise_lib
-from hebbjax.es.base import Evaluation, evaluate_members  # noqa: F401  (re-exported)
+from hebbjax.es import optimizers
 from hebbjax.layout import ArrayLayout
-
-OPTIMIZERS = ("sgd", "adam")
 
 
 @struct.dataclass
@@ -76,19 +73,20 @@ class OpenES:
     lr_decay: α is multiplied by this after every update while above ``lr_limit`` (as the
       original: it stops at the first value at or below the limit, see :meth:`learning_rate_at`).
     lr_limit: floor of α.
-    optimizer: ``"sgd"`` (the original) or ``"adam"``.
-    l2_coeff: fitness penalty ``l2_coeff · mean(h[penalty_start:]²)`` (the original's weight
-      decay, see :func:`hebbjax.es.base.evaluate_members`).
+    optimizer: the name of the optax optimizer of the mean, ``"sgd"`` (the original),
+      ``"adam"``, ``"adamw"``... or of any optax gradient transformation (see
+      :mod:`hebbjax.es.optimizers`); it is given the step-size schedule above.
+    optimizer_args: its keyword arguments (``{"b1": 0.9}``; a mapping, its JSON text, or the
+      sorted ``(name, value)`` pairs it is kept as).
     antithetic: mirror each noise vector (``+ε``, ``-ε``).
     fitness_shaping: see :func:`hebbjax.es.fitness.shape_fitness`.
-    member_batch: members evaluated at once (``jax.lax.map`` batch size); None for all. Smaller
-      blocks keep a block's parameters in cache across an episode's steps.
     noise_rank: None for full-rank Gaussian noise; ``r`` for rank-``r`` noise per matrix of
       ``noise_layout`` (see :mod:`hebbjax.es.noise`).
     noise_layout: the parameter vector's arrays (e.g. the policy's coefficient layout);
       required with ``noise_rank``.
-    penalty_start: the penalty leaves ``h[:penalty_start]`` out (a pixel policy's evolved
-      kernels); set from the policy by :func:`hebbjax.es.base.build`, not a config field.
+
+  How members are evaluated (weight decay ``es.l2_coeff``, ``es.member_batch``) is not the
+  strategy's: see :mod:`hebbjax.es.evaluation`.
   """
 
   population_size: int = 256
@@ -99,13 +97,11 @@ class OpenES:
   lr_decay: float = 0.995
   lr_limit: float = 0.001
   optimizer: str = "sgd"
-  l2_coeff: float = 0.01
+  optimizer_args: Any = ()
   antithetic: bool = True
   fitness_shaping: str = "centered_rank"
-  member_batch: Optional[int] = None
   noise_rank: Optional[int] = None
   noise_layout: Optional[ArrayLayout] = None
-  penalty_start: int = 0
 
   def __post_init__(self):
     if self.population_size < 2:
@@ -118,10 +114,9 @@ class OpenES:
       raise ValueError(f"es.sigma_init={self.sigma_init}: expected a positive noise scale")
     if not self.learning_rate > 0:
       raise ValueError(f"es.learning_rate={self.learning_rate}: expected a positive step size")
-    checks.one_of("es.optimizer", self.optimizer, OPTIMIZERS)
+    object.__setattr__(self, "optimizer_args", optimizers.frozen_args(self.optimizer_args))
+    self.make_optimizer()   # an unknown optax name or argument fails here, named
     checks.one_of("es.fitness_shaping", self.fitness_shaping, fitness_lib.SHAPINGS)
-    if self.member_batch is not None and self.member_batch < 1:
-      raise ValueError(f"es.member_batch={self.member_batch}: expected a positive batch or None")
     if self.noise_rank is not None and (self.noise_rank < 1 or self.noise_layout is None):
       raise ValueError(f"es.noise_rank={self.noise_rank}: expected a positive rank, with the "
                        "parameters' noise_layout")
@@ -160,10 +155,9 @@ class OpenES:
     return self.learning_rate * jnp.power(jnp.float32(self.lr_decay), exponent)
 
   def make_optimizer(self) -> optax.GradientTransformation:
-    schedule = self.learning_rate_at
-    if self.optimizer == "sgd":
-      return optax.sgd(schedule)
-    return optax.adam(schedule)
+    """The optax transformation of :attr:`optimizer` with :attr:`optimizer_args`, stepping by
+    :meth:`learning_rate_at`."""
+    return optimizers.make(self.optimizer, self.optimizer_args, self.learning_rate_at)
 
   # -- init / ask / tell -----------------------------------------------------------------------
   @property
@@ -202,23 +196,6 @@ class OpenES:
     return jax.vmap(lambda i: self.member(state, population, i))(
         jnp.arange(self.population_size)
     )
-
-  def evaluate(
-      self,
-      state: OpenESState,
-      population: Population,
-      fitness_fn: Callable[[jax.Array], tuple[jax.Array, Any]],
-      indices: jax.Array | None = None,
-  ) -> Evaluation:
-    """Evaluates members; ``fitness_fn(h) -> (fitness, aux)`` on one ``[num_params]``.
-
-    ``indices``: the members to evaluate (default: all, in order), e.g. one device's share of
-    a sharded population; the result's fields follow their order.
-    """
-
-    return evaluate_members(lambda i: self.member(state, population, i), fitness_fn,
-                            self.population_size, indices, l2_coeff=self.l2_coeff,
-                            member_batch=self.member_batch, penalty_start=self.penalty_start)
 
   def gradient(self, state: OpenESState, population: Population, weights: jax.Array) -> jax.Array:
     """ES estimate ``1/(nσ) Σ_i w_i s_i ε_i`` of the gradient of expected fitness.
@@ -276,10 +253,10 @@ class OpenES:
 
 
 # es.* config fields of the built-in strategy, with the shipped configs' defaults (noise_rank 0:
-# full rank; member_batch "auto": chosen for the platform, see base.resolve_member_batch).
+# full rank; optimizer_args "": none, as JSON text a command line can set).
 CONFIG_FIELDS = {**{f.name: f.default for f in dataclasses.fields(OpenES)
-                    if f.name not in ("noise_layout", "penalty_start")},
-                 "noise_rank": 0, "member_batch": base.MEMBER_BATCH_AUTO}
+                    if f.name != "noise_layout"},
+                 "noise_rank": 0, "optimizer_args": ""}
 
 
 def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:
@@ -291,11 +268,4 @@ def from_config(strategy: str, fields, layout: Optional[ArrayLayout]) -> OpenES:
   if rank is not None and layout is None:
     raise ValueError("es.noise_rank: needs the policy's parameter layout")
   kwargs.update(noise_rank=rank, noise_layout=layout if rank else None)
-  kwargs["member_batch"] = base.resolve_member_batch(
-      kwargs.get("member_batch", base.MEMBER_BATCH_AUTO),
-      num_params=layout.size if layout is not None else 0,
-      population_size=int(kwargs.get("population_size", 256)))
   return OpenES(**kwargs)
-
-
-base.register(base.StrategyEntry("openai", from_config, CONFIG_FIELDS, example="openai"))

@@ -19,7 +19,7 @@ def episode_traces(task: Task, h, keys: jax.Array) -> rollout.EpisodeTrace:
   """``h``'s episodes of ``keys``, recorded step by step with the weights: fields
   ``[episodes, horizon, ...]`` (NumPy; a reward is 0 once its episode has ended)."""
   run = jax.jit(jax.vmap(lambda k: rollout.episode_trace(
-      h, k, task.env, task.env_params, task.spec, task.policy, task.horizon, task.rules)[1]))
+      h, k, task.env, task.env_params, task.spec, task.policy, task.horizon, task.scoring)[1]))
   return jax.tree.map(np.asarray, run(keys))
 
 
@@ -27,7 +27,7 @@ def episode_rewards(task: Task, h, keys: jax.Array) -> tuple[np.ndarray, np.ndar
   """``h``'s reward at every step of the episodes of ``keys``, ``[episodes, horizon]`` (0 once
   an episode has ended), and each episode's length ``[episodes]``."""
   def run(k):
-    args = (h, k, task.env, task.env_params, task.spec, task.policy, task.horizon, task.rules)
+    args = (h, k, task.env, task.env_params, task.spec, task.policy, task.horizon, task.scoring)
     return rollout.episode_rewards(*args), rollout.episode_return(*args).length
   rewards, lengths = jax.jit(jax.vmap(run))(keys)
   return np.asarray(rewards), np.asarray(lengths)

@@ -182,6 +182,6 @@ def reference_rewards(task: Task, keys: jax.Array) -> dict[str, np.ndarray]:
     env = meta.ORACLES[task.spec.name]() if name == ORACLE else task.env
     run = jax.jit(jax.vmap(lambda k, env=env, player=player: rollout.episode_rewards(
         jnp.zeros((0,), jnp.float32), k, env, task.env_params, task.spec, player,
-        task.horizon, task.rules)))
+        task.horizon, task.scoring)))
     out[name] = np.asarray(run(keys))
   return out

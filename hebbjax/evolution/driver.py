@@ -20,7 +20,7 @@ from hebbjax import checks
 from hebbjax.evolution import experiment, generation
 from hebbjax.evolution.task import Task
 from hebbjax.hebbian import params_io
-from hebbjax.run import checkpoints, distributed, loop, metrics as metrics_lib, plots, progress
+from hebbjax.run import checkpoints, devices, distributed, loop, metrics as metrics_lib, plots, progress
 from hebbjax.run import workdir as workdir_lib
 
 BEST_PARAMS_FILE = "best_params.npz"
@@ -103,14 +103,20 @@ class EvolveDriver:
     self.eval_episodes = checks.positive_int("run.eval_episodes", run.eval_episodes)
     self.task = experiment.build_task(config)
     self.es = experiment.build_es_for(config, self.task)
-    self.label = f"{config.network.kind} {config.env.name}"
+    self.evaluation = experiment.build_evaluation(config, self.task)
     self.target = float(run.target_return) if run.get("stop_at_target", False) else None
     self.target_patience = checks.positive_int("run.target_patience",
                                                run.get("target_patience", 1))
-    # Several processes always share the population: each runs only its devices' members.
-    sharded = run.get("shard_population", False) or jax.process_count() > 1
-    self.mesh = generation.population_mesh() if sharded else None
-    self.generation = generation.make_generation_step(self.es, self.task, self.mesh)
+    # The population is split over run.devices (several processes always share it: each runs
+    # only its devices' members); the results are the same on any number of devices.
+    chosen = devices.select(run.get("devices", devices.AUTO), divides=self.es.population_size,
+                            divides_field="es.population_size")
+    sharded = (run.get("shard_population", True) and len(chosen) > 1) or jax.process_count() > 1
+    self.mesh = generation.population_mesh(chosen) if sharded else None
+    self.devices = len(chosen) if sharded else 1
+    self.label = f"{config.network.kind} {config.env.name} ({devices.plural(self.devices)})"
+    self.generation = generation.make_generation_step(self.es, self.task, self.mesh,
+                                                      evaluation=self.evaluation)
     self.evaluator = generation.make_evaluator(self.task)
     base_key = jax.random.key(int(config.seed))
     self.generation_key = jax.random.fold_in(base_key, 1)
@@ -160,7 +166,8 @@ class EvolveDriver:
     save_params_of(best_path, state["best_params"], self.task, self.config)
     records = metrics_lib.read(workdir / workdir_lib.METRICS_FILE)
     plots.plot_curves(records, ["fitness_mean", "fitness_max", "eval_return_mean"],
-                      workdir / FITNESS_PLOT, title=f"{self.label}: ES fitness",
+                      workdir / FITNESS_PLOT,
+                      title=f"{self.config.network.kind} {self.config.env.name}: ES fitness",
                       xlabel="generation", ylabel="return")
     solved = " (target reached)" if bool(state["finished"]) else ""
     best = float(state["best_return"])

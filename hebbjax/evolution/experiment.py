@@ -8,17 +8,20 @@ reads as the value that reproduces that run (:func:`setting`).
 from __future__ import annotations
 
 import numbers
+from typing import Sequence
 
 import ml_collections
 
 from hebbjax import checks, es as es_lib
+from hebbjax.es import evaluation
+from hebbjax.es.evaluation import EvaluationSettings
 from hebbjax.envs import adapters as envs, brax_envs, variants
 from hebbjax.evolution import network_kinds, rollout
+from hebbjax.evolution.fields_added_later import FIELDS_ADDED_LATER
 from hebbjax.evolution.task import Task
 from hebbjax.hebbian import conv, networks, policies, rules
-from hebbjax.run import workdir
 
-NETWORK_KINDS = ("hebbian", "static", "recurrent", "hebbian_init")
+NETWORK_KINDS = ("hebbian", "static", "recurrent", "hebbian_init", "nnx")
 # Schedules of the built-in ES that its constructor leaves unchecked: a factor <= 0 flips or
 # zeroes the noise scale or step size after the first generation.
 DECAY_FIELDS = ("sigma_decay", "lr_decay")
@@ -32,12 +35,12 @@ OUTPUT_ACTIVATIONS = ("auto",) + networks.OUTPUT_ACTIVATIONS
 def setting(config: ml_collections.ConfigDict, name: str):
   """The value of the dotted field ``name`` of ``config``; for a config saved before the field
   existed, the value that reproduces what that run did
-  (:data:`hebbjax.run.workdir.FIELDS_ADDED_LATER`)."""
+  (:data:`hebbjax.evolution.fields_added_later.FIELDS_ADDED_LATER`)."""
   *path, last = name.split(".")
   node = config
   for part in path:
     node = node[part]
-  return node[last] if last in node else workdir.FIELDS_ADDED_LATER[name]
+  return node[last] if last in node else FIELDS_ADDED_LATER[name]
 
 
 def output_activation(config: ml_collections.ConfigDict, env_name: str) -> str:
@@ -53,6 +56,8 @@ def build_policy(config: ml_collections.ConfigDict, spec: envs.EnvSpec):
   """The policy of ``config.network`` for an environment with ``spec``: an MLP, or with
   ``network.conv_channels`` a convolutional front end feeding that MLP as its head."""
   net = config.network
+  if net.kind == "nnx":   # a user's Flax NNX model from network.model, a factory
+    return network_kinds.build_model_policy(config, spec)
   if net.kind in network_kinds.KINDS:   # GRU, Hebbian with evolved initial weights
     return network_kinds.build(config, spec, lambda c: build_head(c, spec.obs_dim, spec))
   channels = tuple(net.get("conv_channels", ()) or ())
@@ -92,17 +97,17 @@ def build_head(config: ml_collections.ConfigDict, n_inputs: int, spec: envs.EnvS
   return policies.StaticPolicy(sizes, init_scale=float(net.init_scale), output_activation=output)
 
 
-def build_rules(config: ml_collections.ConfigDict, spec: envs.EnvSpec) -> rollout.EpisodeRules:
+def build_scoring(config: ml_collections.ConfigDict, spec: envs.EnvSpec) -> rollout.EpisodeScoring:
   """The episode rules of ``config.rollout`` (see :class:`~hebbjax.evolution.rollout.
-  EpisodeRules`)."""
+  EpisodeScoring`)."""
   fields = {f: setting(config, f"rollout.{f}") for f in
             ("burn_in_steps", "grace_steps", "negative_patience", "reward")}
-  episode_rules = rollout.EpisodeRules(**{f: v if f == "reward" else int(v)
+  scoring = rollout.EpisodeScoring(**{f: v if f == "reward" else int(v)
                                           for f, v in fields.items()})
-  if episode_rules.reward == "forward" and not spec.name.startswith(brax_envs.PREFIX):
+  if scoring.reward == "forward" and not spec.name.startswith(brax_envs.PREFIX):
     raise ValueError(f"rollout.reward=forward: {spec.name} reports no forward velocity; only "
                      "Brax bodies (brax:NAME) do")
-  return episode_rules
+  return scoring
 
 
 VARIANT_FIELDS = ("train_variants", "test_variants")
@@ -136,18 +141,19 @@ def build_task(config: ml_collections.ConfigDict, family: str = "train_variants"
     )
   episodes = checks.positive_int("rollout.episodes", config.rollout.episodes)
   return Task(env, env_params, spec, build_policy(config, spec), horizon, episodes,
-              len(members), build_rules(config, spec))
+              len(members), build_scoring(config, spec))
 
 
-def build_es(config: ml_collections.ConfigDict, layout=None, *, penalty_start: int = 0):
-  """The evolution strategy of ``config.es``, from the registry of :mod:`hebbjax.es.base`.
+def build_es(config: ml_collections.ConfigDict, layout=None, *,
+             strategies: Sequence[es_lib.StrategyEntry] = es_lib.STRATEGIES):
+  """The evolution strategy of ``config.es``, from the table :data:`hebbjax.es.STRATEGIES`
+  (or ``strategies``).
 
   ``es.strategy`` is ``"openai"`` (the built-in :class:`~hebbjax.es.OpenES`) or
   ``"evosax:NAME"`` (any distribution-based evosax strategy, see
-  :mod:`hebbjax.es.evosax_adapter`); each reads only its own ``es.*`` fields.
-  ``layout`` (the policy's parameter layout) serves ``es.noise_rank`` and sizes evosax's search;
-  ``penalty_start`` (the policy's) keeps a pixel policy's kernels out of ``es.l2_coeff``'s
-  penalty.
+  :mod:`hebbjax.es.evosax_adapter`); each reads only its own ``es.*`` fields (the evaluation's,
+  ``es.l2_coeff`` and ``es.member_batch``, go to :func:`build_evaluation`).
+  ``layout`` (the policy's parameter layout) serves ``es.noise_rank`` and sizes evosax's search.
   """
   for field in DECAY_FIELDS:
     value = config.es.get(field)
@@ -158,10 +164,16 @@ def build_es(config: ml_collections.ConfigDict, layout=None, *, penalty_start: i
     value = config.es.get(field)
     if value is not None and not value >= 0:
       raise ValueError(f"es.{field}={value!r}: expected a floor >= 0")
-  return es_lib.build(dict(config.es), layout, penalty_start=penalty_start)
+  return es_lib.build(dict(config.es), layout, strategies=strategies)
 
 
 def build_es_for(config: ml_collections.ConfigDict, task: Task):
   """:func:`build_es` for the policy of ``task``."""
-  return build_es(config, task.policy.layout,
-                  penalty_start=getattr(task.policy, "penalty_start", 0))
+  return build_es(config, task.policy.layout)
+
+
+def build_evaluation(config: ml_collections.ConfigDict, task: Task) -> EvaluationSettings:
+  """How the generation step evaluates members: ``es.l2_coeff`` and ``es.member_batch``
+  (``"auto"`` resolved for this platform and the policy's size)."""
+  return evaluation.from_config(config.es, num_params=task.policy.layout.size,
+                                population_size=int(config.es.population_size))

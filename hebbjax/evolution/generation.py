@@ -2,8 +2,10 @@
 
 :func:`make_generation_step` returns a jitted ``step(state, key) -> (state, metrics)`` that asks
 any ES of the protocol in :mod:`hebbjax.es.base` for a population, rolls every member out on the
-same episode keys (common random numbers: members differ only in their parameters), and tells
-the ES the result; optionally the members are split over the devices of a mesh.
+same episode keys (common random numbers: members differ only in their parameters) as the
+evaluation's settings say (:class:`~hebbjax.es.evaluation.EvaluationSettings`: weight decay,
+members at once), and tells the ES the result; optionally the members are split over the
+devices of a mesh.
 """
 
 from __future__ import annotations
@@ -12,26 +14,31 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from hebbjax.es.base import EvolutionStrategy
+from hebbjax.es.evaluation import EvaluationSettings, evaluate_members
 from hebbjax.evolution import rollout
 from hebbjax.evolution.task import Task, episode_returns
+from hebbjax.run import devices as devices_lib
 
 POPULATION_AXIS = "population"
 
 
 def population_mesh(devices=None) -> jax.sharding.Mesh:
   """A one-axis mesh over ``devices`` (default: every device of every process)."""
-  devices = jax.devices() if devices is None else devices
-  return jax.sharding.Mesh(np.asarray(devices), (POPULATION_AXIS,))
+  return devices_lib.mesh(jax.devices() if devices is None else devices, POPULATION_AXIS)
 
 
 def make_generation_step(
-    es: EvolutionStrategy, task: Task, mesh: jax.sharding.Mesh | None = None
+    es: EvolutionStrategy, task: Task, mesh: jax.sharding.Mesh | None = None, *,
+    evaluation: EvaluationSettings = EvaluationSettings(),
 ) -> Callable[[object, jax.Array], tuple[object, dict[str, jax.Array]]]:
   """Builds the jitted generation step.
+
+  Members are evaluated with :func:`hebbjax.es.evaluation.evaluate_members` under
+  ``evaluation`` (``es.l2_coeff``, ``es.member_batch``); the weight-decay penalty leaves out the
+  first ``task.policy.penalty_start`` parameters (a pixel policy's evolved kernels).
 
   With a ``mesh`` (see :func:`population_mesh`), the members are split over its devices with
   ``jax.shard_map``: each device regenerates its members' perturbations from their keys and
@@ -55,11 +62,15 @@ def make_generation_step(
     raise ValueError(f"es.population_size={es.population_size}: must be a multiple of the "
                      f"{mesh.size} devices it is sharded over")
 
+  penalty_start = int(getattr(task.policy, "penalty_start", 0))
+
+  def share(state, population, episode_keys, indices=None):
+    return evaluate_members(lambda i: es.member(state, population, i), fitness_fn(episode_keys),
+                            es.population_size, indices, evaluation, penalty_start=penalty_start)
+
   def evaluate(state, population, episode_keys):
     if mesh is None:
-      return es.evaluate(state, population, fitness_fn(episode_keys))
-    share = lambda state, population, episode_keys, indices: es.evaluate(
-        state, population, fitness_fn(episode_keys), indices=indices)
+      return share(state, population, episode_keys)
     replicated, split = P(), P(POPULATION_AXIS)
     # check_vma=False: the rollout's scan starts from replicated environment states and
     # carries member-dependent ones; each device's values are its own members' anyway.

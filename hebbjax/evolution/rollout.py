@@ -4,9 +4,9 @@ An episode runs for a fixed horizon so that a whole population can be vmapped; s
 episode has ended are still computed but contribute nothing (done-masking). The masking uses
 ``jnp.where``, so a NaN produced after an episode ended cannot leak into its return.
 
-When an episode ends is set by :class:`EpisodeRules`: by default when the environment reports
+When an episode ends is set by :class:`EpisodeScoring`: by default when the environment reports
 ``terminated`` or ``truncated`` (the original code's rule for gym environments); the original's
-rules for its Bullet bodies and CarRacing (a grace period, an early stop after a run of
+conventions for its Bullet bodies and CarRacing (a grace period, an early stop after a run of
 negative rewards, burn-in steps, a reward for distance walked) are options.
 
 Key schedule (documented so that others can reproduce an episode): ``key`` is split into
@@ -29,7 +29,7 @@ REWARDS = ("env", "forward")
 
 
 @dataclasses.dataclass(frozen=True)
-class EpisodeRules:
+class EpisodeScoring:
   """When an episode ends and what it earns, beyond the environment's own ``done``.
 
   ``t`` below is the 0-based index of the policy step just taken (burn-in steps not counted).
@@ -65,7 +65,7 @@ class EpisodeRules:
       raise ValueError(f"rollout.reward={self.reward!r}: expected one of {', '.join(REWARDS)}")
 
 
-DEFAULT_RULES = EpisodeRules()
+DEFAULT_SCORING = EpisodeScoring()
 
 
 class EpisodeResult(NamedTuple):
@@ -106,8 +106,8 @@ def _burn_in(env, env_state, env_params, spec: EnvSpec, steps: int, key):
   return jax.lax.scan(step, env_state, jax.random.split(key, steps))[0]
 
 
-def _reward(rules: EpisodeRules, env_reward, info, spec: EnvSpec):
-  if rules.reward == "env":
+def _reward(scoring: EpisodeScoring, env_reward, info, spec: EnvSpec):
+  if scoring.reward == "env":
     return env_reward
   if brax_envs.FORWARD_REWARD not in info:
     raise ValueError(f"rollout.reward=forward: {spec.name} reports no forward velocity "
@@ -116,11 +116,11 @@ def _reward(rules: EpisodeRules, env_reward, info, spec: EnvSpec):
 
 
 def _run(h, key, env, env_params, spec: EnvSpec, policy, horizon: int, record: str,
-         rules: EpisodeRules):
+         scoring: EpisodeScoring):
   reset_key, weights_key, steps_key = jax.random.split(key, 3)
   obs, env_state = env.reset(reset_key, env_params)
-  if rules.burn_in_steps:
-    env_state = _burn_in(env, env_state, env_params, spec, rules.burn_in_steps,
+  if scoring.burn_in_steps:
+    env_state = _burn_in(env, env_state, env_params, spec, scoring.burn_in_steps,
                          jax.random.fold_in(reset_key, 1))
   prepared, carry = policy.start(h, weights_key)
 
@@ -131,12 +131,12 @@ def _run(h, key, env, env_params, spec: EnvSpec, policy, horizon: int, record: s
     obs, env_state, env_reward, terminated, info = env.step_env(
         step_key, env_state, spec.action(output), env_params
     )
-    reward = _reward(rules, env_reward, info, spec).astype(jnp.float32)
+    reward = _reward(scoring, env_reward, info, spec).astype(jnp.float32)
     done = jnp.logical_or(terminated, env.is_truncated(env_state, env_params))
-    if rules.grace_steps or rules.negative_patience:
-      counted = t >= rules.grace_steps
+    if scoring.grace_steps or scoring.negative_patience:
+      counted = t >= scoring.grace_steps
       negatives = jnp.where(counted & (reward < 0), negatives + 1, 0)
-      stop = done | (negatives > rules.negative_patience) if rules.negative_patience else done
+      stop = done | (negatives > scoring.negative_patience) if scoring.negative_patience else done
       stop = counted & stop
     else:
       stop = done
@@ -163,7 +163,7 @@ def episode_return(
     spec: EnvSpec,
     policy,
     horizon: int,
-    rules: EpisodeRules = DEFAULT_RULES,
+    scoring: EpisodeScoring = DEFAULT_SCORING,
 ) -> EpisodeResult:
   """Runs one episode of ``policy`` with parameters ``h``.
 
@@ -174,25 +174,25 @@ def episode_return(
     spec: the environment's :class:`~hebbjax.envs.EnvSpec`.
     policy: a :class:`~hebbjax.hebbian.HebbianPolicy` or :class:`~hebbjax.hebbian.StaticPolicy`.
     horizon: number of policy steps computed (static).
-    rules: when the episode ends and what it earns (:class:`EpisodeRules`; static).
+    scoring: when the episode ends and what it earns (:class:`EpisodeScoring`; static).
 
   Returns:
     :class:`EpisodeResult` with the undiscounted return and the episode length.
   """
-  return _run(h, key, env, env_params, spec, policy, horizon, "", rules)[0]
+  return _run(h, key, env, env_params, spec, policy, horizon, "", scoring)[0]
 
 
 def episode_rewards(h, key, env, env_params, spec, policy, horizon,
-                    rules: EpisodeRules = DEFAULT_RULES) -> jax.Array:
+                    scoring: EpisodeScoring = DEFAULT_SCORING) -> jax.Array:
   """Like :func:`episode_return`, but the reward of every step, ``[horizon]`` (0 once the
   episode has ended): how fast a plastic network adapts within an episode."""
-  return _run(h, key, env, env_params, spec, policy, horizon, "rewards", rules)[1]
+  return _run(h, key, env, env_params, spec, policy, horizon, "rewards", scoring)[1]
 
 
 def episode_trace(h, key, env, env_params, spec, policy, horizon,
-                  rules: EpisodeRules = DEFAULT_RULES):
+                  scoring: EpisodeScoring = DEFAULT_SCORING):
   """Like :func:`episode_return`, and also returns an :class:`EpisodeTrace` of every step."""
   result, (reward, alive, weights, output) = _run(
-      h, key, env, env_params, spec, policy, horizon, "all", rules
+      h, key, env, env_params, spec, policy, horizon, "all", scoring
   )
   return result, EpisodeTrace(reward, alive, weights, output)

@@ -26,8 +26,8 @@ class Task(NamedTuple):
     episodes: episodes per member per generation; fitness is their mean return.
     variants: 0 for one environment; ``V`` when ``env_params`` is a family stacked by
       :func:`hebbjax.envs.variants.stack_variants` (leaves ``[V, ...]``).
-    rules: when an episode ends and what it earns (:class:`~hebbjax.evolution.rollout.
-      EpisodeRules`; default: at the environment's ``done``, paid its reward).
+    scoring: when an episode ends and what it earns (:class:`~hebbjax.evolution.rollout.
+      EpisodeScoring`; default: at the environment's ``done``, paid its reward).
   """
 
   env: Any
@@ -37,7 +37,7 @@ class Task(NamedTuple):
   horizon: int
   episodes: int
   variants: int = 0
-  rules: rollout.EpisodeRules = rollout.DEFAULT_RULES
+  scoring: rollout.EpisodeScoring = rollout.DEFAULT_SCORING
 
 
 def variant_schedule(task: Task, keys: jax.Array) -> jax.Array:
@@ -57,13 +57,13 @@ def episode_returns(task: Task, h: jax.Array, keys: jax.Array,
   """
   if not task.variants:
     run = lambda k: rollout.episode_return(
-        h, k, task.env, task.env_params, task.spec, task.policy, task.horizon, task.rules)
+        h, k, task.env, task.env_params, task.spec, task.policy, task.horizon, task.scoring)
     return jax.vmap(run)(keys)
   if variant_indices is None:
     variant_indices = variant_schedule(task, keys)
   run = lambda k, v: rollout.episode_return(
       h, k, task.env, jax.tree.map(lambda x: x[v], task.env_params), task.spec, task.policy,
-      task.horizon, task.rules)
+      task.horizon, task.scoring)
   return jax.vmap(run)(keys, variant_indices)
 
 
@@ -78,7 +78,7 @@ def rewards_per_variant(task: Task, h: jax.Array, keys: jax.Array) -> jax.Array:
   """Per-step rewards of every variant on every key, ``[V, len(keys), horizon]``."""
   def per_variant(params):
     run = lambda k: rollout.episode_rewards(h, k, task.env, params, task.spec, task.policy,
-                                            task.horizon, task.rules)
+                                            task.horizon, task.scoring)
     return jax.vmap(run)(keys)
   if not task.variants:
     return per_variant(task.env_params)[None]

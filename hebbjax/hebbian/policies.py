@@ -17,14 +17,17 @@ random each episode and change after every step; for the static policy ``h`` hol
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from hebbjax import layout as layout_lib
 from hebbjax.hebbian import conv as conv_lib
 from hebbjax.hebbian import networks
+from hebbjax.hebbian import plastic
 from hebbjax.hebbian import rules as rules_lib
 
 
@@ -47,7 +50,9 @@ def check_output_activation(activation: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class HebbianPolicy:
-  """A bias-free MLP (tanh hidden layers) whose weights start random and follow a Hebbian rule.
+  """A bias-free MLP (tanh hidden layers) whose weights start random and follow a Hebbian rule:
+  a stack of :class:`~hebbjax.hebbian.plastic.PlasticDense` layers (:attr:`layers`) whose
+  coefficients are the flat vector ``h`` an ES evolves.
 
   Each step runs the network with the current weights, then updates every layer with the rule,
   from the activities of that same pass; the last layer's post-synaptic activity is the
@@ -114,28 +119,35 @@ class HebbianPolicy:
       draw = jax.random.normal(key, (self.num_params,), jnp.float32)
     return self.coefficient_std * draw
 
+  @functools.cached_property
+  def layers(self) -> tuple[plastic.PlasticDense, ...]:
+    """The network's layers, abstract (``nnx.eval_shape``): their settings and step; the
+    coefficients come from ``h`` each episode."""
+    last = len(self.layer_sizes) - 2
+    def layer(k):
+      return plastic.PlasticDense(
+          self.layer_sizes[k], self.layer_sizes[k + 1], rule=self.rule,
+          activation=jnp.tanh if k < last or self.output_activation == "tanh" else None,
+          normalise=self.normalise, init_distribution=self.init_distribution,
+          init_scale=self.init_scale, normal_std=self.normal_std, rngs=nnx.Rngs(0))
+    return tuple(nnx.eval_shape(functools.partial(layer, k)) for k in range(last + 1))
+
   def start(self, h: jax.Array, key: jax.Array):
     coefficients = self.layout.unflatten(h)
-    folded = tuple(rules_lib.fold_rule(c, self.rule) for c in coefficients)
-    weights = networks.init_weights(
-        key, self.layer_sizes, scale=self.init_scale, distribution=self.init_distribution,
-        normal_std=self.normal_std,
-    )
+    folded = tuple(layer.fold(c) for layer, c in zip(self.layers, coefficients))
+    keys = jax.random.split(key, len(self.layers))
+    weights = tuple(layer.initial_weights(k) for layer, k in zip(self.layers, keys))
     return folded, (weights, tuple(jnp.float32(1.0) for _ in weights))
 
-  # The carry is (raw weights, per-layer scale) with effective weights raw · scale. Normalising
-  # lazily this way folds the division into the next step's passes instead of spending a
-  # separate read-and-write of every weight matrix on it.
+  # The carry is (raw weights, per-layer scale) with effective weights raw · scale: each
+  # layer's lazy normalisation (PlasticDense.step).
   def act(self, folded, carry, obs: jax.Array):
     """One step: ``obs`` ``[n_0]`` -> (the network's output ``[n_L]``, the updated carry)."""
-    raw, scales = carry
-    activity = networks.forward(raw, obs, self.output_activation, scales)
-    new_raw, new_scales = [], []
-    for k, (w, s) in enumerate(zip(raw, scales)):
-      updated = rules_lib.apply_folded_rule(w * s, activity[k], activity[k + 1], folded[k])
-      new_raw.append(updated)
-      new_scales.append(networks.max_abs_scale(updated) if self.normalise else s)
-    return activity[-1], (tuple(new_raw), tuple(new_scales))
+    x, new_carry = obs, []
+    for layer, w, s, f in zip(self.layers, *carry, folded):
+      x, layer_carry = layer.step(x, w, s, f)
+      new_carry.append(layer_carry)
+    return x, tuple(map(tuple, zip(*new_carry)))
 
   def weights(self, carry, prepared):
     """The effective weights ``[n_k, n_{k+1}]`` per layer."""

@@ -1,4 +1,5 @@
-"""Flax NNX layers of the Reformer: thin wrappers over :mod:`hebbjax.kernels`.
+"""Flax NNX layers of the Reformer (thin wrappers over :mod:`hebbjax.kernels`) and the plastic
+layer of the Hebbian half, :class:`PlasticDense`.
 
 Linen users wrap any of them with ``flax.nnx.bridge.to_linen``; ``lsh_attention_fn`` plugs into
 ``flax.nnx.MultiHeadAttention`` and linen's ``MultiHeadDotProductAttention`` as
@@ -6,13 +7,15 @@ Linen users wrap any of them with ``flax.nnx.bridge.to_linen``; ``lsh_attention_
 """
 
 from hebbjax.kernels.settings import LSHSettings
-from hebbjax.layers.attention import (ATTENTIONS, LSHSelfAttention, lsh_attention_fn,
-                                     shared_qk_attention)
+from hebbjax.layers.attention import (ATTENTION_KINDS, AttentionKind, SelfAttention,
+                                     lsh_attention_fn, parse_variant, shared_qk_attention)
+from hebbjax.hebbian.plastic import PlasticDense
 from hebbjax.layers.feedforward import ChunkedFeedForward
 from hebbjax.layers.positions import AxialPositionalEmbedding
 from hebbjax.layers.reformer import ReformerEncoder, ReformerLM
 from hebbjax.layers.reversible import PreNorm, ReversibleBlock, ReversibleSequence, apply_blocks
 
-__all__ = ["ATTENTIONS", "AxialPositionalEmbedding", "ChunkedFeedForward", "LSHSelfAttention",
-           "LSHSettings", "PreNorm", "ReformerEncoder", "ReformerLM", "ReversibleBlock",
-           "ReversibleSequence", "apply_blocks", "lsh_attention_fn", "shared_qk_attention"]
+__all__ = ["ATTENTION_KINDS", "AttentionKind", "AxialPositionalEmbedding", "ChunkedFeedForward",
+           "LSHSettings", "PlasticDense", "PreNorm", "ReformerEncoder", "ReformerLM", "ReversibleBlock",
+           "ReversibleSequence", "SelfAttention", "apply_blocks", "lsh_attention_fn",
+           "parse_variant", "shared_qk_attention"]

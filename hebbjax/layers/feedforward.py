@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import functools
+from typing import Callable, Mapping, Optional
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from hebbjax.kernels import map_chunks
 from hebbjax.layers.common import dropout, require_positive, require_rate
+
+
+# The feed-forward nonlinearities a config names (model.activation); "gelu" is JAX's default,
+# the tanh approximation.
+ACTIVATIONS: Mapping[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu": jax.nn.gelu, "gelu_exact": functools.partial(jax.nn.gelu, approximate=False),
+    "relu": jax.nn.relu, "silu": jax.nn.silu, "tanh": jnp.tanh,
+}
 
 
 class ChunkedFeedForward(nnx.Module):

@@ -1,5 +1,5 @@
-"""Reformer encoder and causal language model: reversible blocks of LSH attention (F) and
-chunked feed-forward (G).
+"""Reformer encoder and causal language model: reversible blocks of attention (F; LSH by
+default, any kind of :data:`~hebbjax.layers.ATTENTION_KINDS`) and chunked feed-forward (G).
 
 References:
   Kitaev, Kaiser & Levskaya, "Reformer: The Efficient Transformer" (ICLR 2020).
@@ -8,7 +8,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -16,17 +16,31 @@ from flax import nnx
 
 from hebbjax import checks
 from hebbjax.kernels import LSHSettings
-from hebbjax.layers.attention import LSHSelfAttention
+from hebbjax.layers.attention import SelfAttention
 from hebbjax.layers.common import dropout, require_positive, require_rate
 from hebbjax.layers.feedforward import ChunkedFeedForward
 from hebbjax.layers.positions import AxialPositionalEmbedding
 from hebbjax.layers.reversible import PreNorm, ReversibleBlock, ReversibleSequence
 
 STREAM_MERGES = ("mean", "concat")
+Kinds = Union[str, Sequence[str]]
+Settings = Union[LSHSettings, Sequence[LSHSettings], None]
+
+
+def cycled(name: str, value, depth: int, single: type) -> list:
+  """A per-layer setting: one value for every layer, or a sequence cycled over the layers (as
+  trax cycles ``attention_type``): ``["local", "lsh"]`` over 6 layers is local, lsh, local, ...
+  """
+  if value is None or isinstance(value, single):
+    return [value] * depth
+  values = list(value)
+  if not values:
+    raise ValueError(f"{name}=[]: expected one value or a non-empty sequence")
+  return [values[i % len(values)] for i in range(depth)]
 
 
 class ReformerEncoder(nnx.Module):
-  """``depth`` reversible blocks, F = LayerNorm → LSH attention, G = LayerNorm → chunked FF.
+  """``depth`` reversible blocks, F = LayerNorm → attention, G = LayerNorm → chunked FF.
 
   The input feeds both streams; the output is their mean (``stream_merge="mean"``, width
   ``dim``) or their concatenation ``[y1, y2]`` (``"concat"``, width ``2·dim``: the paper's code
@@ -42,9 +56,13 @@ class ReformerEncoder(nnx.Module):
     out_bias: the attention output projections have a bias.
     dtype: computation dtype of every layer (e.g. ``jnp.bfloat16``: bf16 streams; attention
       still hashes and scores in float32); None: float32. Parameters stay float32.
+    attention: the kind every layer attends with, or a sequence of kinds cycled over the
+      layers (``["local", "lsh"]``: local, LSH, local, ...; the stack scans one period).
     settings, ``**lsh_options``: how attention is computed, one
-      :class:`~hebbjax.kernels.LSHSettings` for every layer (see :class:`LSHSelfAttention`).
-    Other arguments: as in :class:`LSHSelfAttention`.
+      :class:`~hebbjax.kernels.LSHSettings` for every layer or a sequence cycled over the
+      layers as ``attention`` is (e.g. each kind its own chunk length); the options amend
+      every one (see :class:`SelfAttention`).
+    Other arguments: as in :class:`SelfAttention`.
   """
 
   def __init__(self, dim: int, depth: int, num_heads: int, *, ff_hidden: Optional[int] = None,
@@ -53,20 +71,27 @@ class ReformerEncoder(nnx.Module):
                head_dim: Optional[int] = None,
                activation: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
                norm_eps: float = 1e-6, out_bias: bool = True, stream_merge: str = "mean",
-               dtype=None, attention: str = "lsh", linear_features: int = 256,
-               settings: Optional[LSHSettings] = None, rngs: nnx.Rngs, **lsh_options):
+               dtype=None, attention: Kinds = "lsh", linear_features: int = 256,
+               max_length: Optional[int] = None, linformer_k: int = 256,
+               linformer_per_head: bool = False, settings: Settings = None, rngs: nnx.Rngs,
+               **lsh_options):
     for name, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
       require_positive(name, value)
     if ff_chunk_length is not None:
       require_positive("ff_chunk_length", ff_chunk_length)
     self.stream_merge = checks.one_of("stream_merge", stream_merge, STREAM_MERGES)
-    settings = LSHSettings.from_options(settings, **lsh_options)
+    kinds = cycled("attention", attention, depth, str)
+    self.kinds = tuple(kinds)
+    layer_settings = [LSHSettings.from_options(one, **lsh_options)
+                      for one in cycled("settings", settings, depth, LSHSettings)]
 
-    def block():
-      attend = LSHSelfAttention(dim, num_heads, settings=settings, dropout_rate=dropout_rate,
+    def block(attention, settings):
+      attend = SelfAttention(dim, num_heads, settings=settings, dropout_rate=dropout_rate,
                                 out_bias=out_bias, head_batch=head_batch, head_dim=head_dim,
                                 dtype=dtype, attention=attention,
-                                linear_features=linear_features, rngs=rngs)
+                                linear_features=linear_features, max_length=max_length,
+                                linformer_k=linformer_k,
+                                linformer_per_head=linformer_per_head, rngs=rngs)
       feed_forward = ChunkedFeedForward(dim, ff_hidden or 4 * dim,
                                         chunk_length=ff_chunk_length, activation=activation,
                                         dropout_rate=dropout_rate, dtype=dtype, rngs=rngs)
@@ -74,28 +99,41 @@ class ReformerEncoder(nnx.Module):
           PreNorm(dim, attend, epsilon=norm_eps, dtype=dtype, rngs=rngs),
           PreNorm(dim, feed_forward, epsilon=norm_eps, dtype=dtype, rngs=rngs))
 
-    self.layers = ReversibleSequence([block() for _ in range(depth)], reversible=reversible)
+    self.layers = ReversibleSequence([block(*layer) for layer in zip(kinds, layer_settings)],
+                                     reversible=reversible)
 
   def __call__(self, x: jax.Array, *, key: jax.Array, mask: Optional[jax.Array] = None,
                deterministic: bool = True, n_rounds: Optional[int] = None,
-               dense: bool = False, buckets: Optional[jax.Array] = None,
-               return_buckets: bool = False, attention: Optional[str] = None):
+               buckets: Optional[jax.Array] = None, return_buckets: bool = False,
+               attention: Optional[str] = None):
     """``x``: ``[batch, length, dim]``; ``mask``: ``[batch, length]`` -> ``[batch, length, dim]``
     (``2·dim`` with ``stream_merge="concat"``).
 
-    ``n_rounds``, ``dense`` and ``attention`` override every attention layer for this call
-    (see :meth:`LSHSelfAttention.__call__`). ``buckets``: ``[depth, batch, heads, rounds,
-    length]`` ids to attend with instead of hashing; ``return_buckets``: also return the ids
-    used (the same layout; None unless attending with LSH).
+    ``n_rounds`` and ``attention`` override every attention layer for this call
+    (see :meth:`SelfAttention.__call__`). ``buckets``: ``[depth, batch, heads, rounds,
+    length]`` ids to attend with instead of hashing, or, in a stack where only some layers
+    hash, a list of one ``[batch, heads, rounds, length]`` entry per layer (None for a layer
+    that does not hash); ``return_buckets``: also return the ids used (the same layout; None
+    when no layer hashes).
     """
+    if attention is not None and not isinstance(attention, str):
+      # A sequence names each layer's kind: a stack's kinds are its own (its projections).
+      if tuple(cycled("attention", attention, len(self.kinds), str)) != self.kinds:
+        raise ValueError(f"attention={list(attention)}: this stack's layers are "
+                         f"{list(self.kinds)}; a call can switch them all to one kind only")
+      attention = None
     attention_kwargs = dict(mask=mask, deterministic=deterministic, n_rounds=n_rounds,
-                            dense=dense, attention=attention)
+                            attention=attention)
     y1, y2, (ids, _) = self.layers(x, x, key=key, f_kwargs=attention_kwargs,
                                    g_kwargs=dict(deterministic=deterministic),
                                    buckets=None if buckets is None else (buckets, None),
                                    return_buckets=True)
-    out = (y1 + y2) / 2 if self.stream_merge == "mean" else jnp.concatenate([y1, y2], -1)
+    out = self.merge_streams(y1, y2)
     return (out, ids) if return_buckets else out
+
+  def merge_streams(self, y1: jax.Array, y2: jax.Array) -> jax.Array:
+    """The two streams ``[..., dim]`` -> the encoder's output (their mean, or concatenation)."""
+    return (y1 + y2) / 2 if self.stream_merge == "mean" else jnp.concatenate([y1, y2], -1)
 
 
 def axial_shape_for(max_length: int) -> Tuple[int, int]:
@@ -110,11 +148,12 @@ def _axial_dims(dim: int, n_axes: int) -> Tuple[int, ...]:
 
 
 class ReformerLM(nnx.Module):
-  """Causal Reformer language model: tokens ``[batch, length]`` -> logits
-  ``[batch, length, vocab_size]``.
+  """Reformer language model: tokens ``[batch, length]`` -> logits ``[batch, length,
+  vocab_size]`` for the next token (``causal=True``) or for every token itself (``False``: a
+  masked LM's bidirectional encoder).
 
   Token embedding plus axial positional embedding, a reversible :class:`ReformerEncoder`
-  (causal LSH attention), LayerNorm and a linear head.
+  (LSH attention by default), LayerNorm and a linear head.
 
   Args:
     vocab_size: tokens (256 for bytes).
@@ -130,11 +169,18 @@ class ReformerLM(nnx.Module):
       HF transformers).
     tie_embeddings: the head is the transposed token embedding (plus a bias); needs
       ``stream_merge="mean"``.
-    attention: what every layer attends with by default: "lsh", "full", "local" or
-      "linear" (see :func:`hebbjax.layers.attention.shared_qk_attention`); linear_features:
-      the random features of "linear".
-    settings, ``**lsh_options``: how attention is computed (always causal here); see
-      :class:`LSHSelfAttention`.
+    attention: what every layer attends with by default, a name in
+      :data:`~hebbjax.layers.ATTENTION_KINDS` ("lsh", "full", "local", "linear", "local_qkv",
+      "linformer", ...), or a sequence of kinds cycled over the layers; linear_features: the
+      random features of "linear"; linformer_k, linformer_per_head: the projections of
+      "linformer" (bidirectional only: ``causal=False``).
+    settings, ``**lsh_options``: how attention is computed (one or a cycled sequence, as in
+      :class:`ReformerEncoder`; their ``causal`` is replaced by ``causal``); see
+      :class:`SelfAttention`.
+    causal: a token sees only earlier ones (a next-token LM); False: every layer sees both
+      ways (a masked LM, an encoder).
+    lm_head: False builds no vocabulary head: the call returns the final normalised states
+      ``[batch, length, width]`` (an encoder's outputs, e.g. for a classifier on top).
     Other arguments: as in :class:`ReformerEncoder`.
   """
 
@@ -147,9 +193,10 @@ class ReformerLM(nnx.Module):
                head_dim: Optional[int] = None,
                activation: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
                norm_eps: float = 1e-6, out_bias: bool = True, stream_merge: str = "mean",
-               tie_embeddings: bool = False, dtype=None, attention: str = "lsh",
-               linear_features: int = 256, settings: Optional[LSHSettings] = None,
-               rngs: nnx.Rngs, **lsh_options):
+               tie_embeddings: bool = False, dtype=None, attention: Kinds = "lsh",
+               linear_features: int = 256, linformer_k: int = 256,
+               linformer_per_head: bool = False, settings: Settings = None, causal: bool = True,
+               lm_head: bool = True, rngs: nnx.Rngs, **lsh_options):
     for name, value in (("vocab_size", vocab_size), ("dim", dim), ("max_length", max_length)):
       require_positive(name, value)
     self.embedding_dropout = require_rate("embedding_dropout", embedding_dropout)
@@ -168,16 +215,22 @@ class ReformerLM(nnx.Module):
     self.max_length = max_length
     self.embed = nnx.Embed(vocab_size, dim, dtype=dtype, rngs=rngs)
     self.positions = AxialPositionalEmbedding(axial_shape, axial_dims, rngs=rngs)
-    settings = LSHSettings.from_options(settings, **lsh_options).replace(causal=True)
+    settings = [LSHSettings.from_options(one, **lsh_options).replace(causal=bool(causal))
+                for one in cycled("settings", settings, depth, LSHSettings)]
+    self.causal = bool(causal)
     self.encoder = ReformerEncoder(
         dim, depth, num_heads, ff_hidden=ff_hidden, ff_chunk_length=ff_chunk_length,
         dropout_rate=dropout_rate, reversible=reversible, head_batch=head_batch,
         head_dim=head_dim, activation=activation, norm_eps=norm_eps, out_bias=out_bias,
         stream_merge=stream_merge, dtype=dtype, attention=attention,
-        linear_features=linear_features, settings=settings, rngs=rngs)
+        linear_features=linear_features, max_length=max_length, linformer_k=linformer_k,
+        linformer_per_head=linformer_per_head, settings=settings, rngs=rngs)
     width = dim if stream_merge == "mean" else 2 * dim
     self.norm = nnx.LayerNorm(width, epsilon=norm_eps, dtype=dtype, rngs=rngs)
-    if tie_embeddings:
+    self.lm_head = bool(lm_head)
+    if not lm_head:
+      self.head = None
+    elif tie_embeddings:
       self.head = None
       self.head_bias = nnx.Param(jnp.zeros((vocab_size,), jnp.float32))
     else:
@@ -185,24 +238,25 @@ class ReformerLM(nnx.Module):
 
   def __call__(self, tokens: jax.Array, *, key: jax.Array, mask: Optional[jax.Array] = None,
                deterministic: bool = True, n_rounds: Optional[int] = None,
-               dense: bool = False, buckets: Optional[jax.Array] = None,
-               return_buckets: bool = False, attention: Optional[str] = None):
-    """Logits for the next token at every position.
+               buckets: Optional[jax.Array] = None, return_buckets: bool = False,
+               attention: Optional[str] = None):
+    """Logits for the next token at every position (every token itself when not causal).
 
     Args:
       tokens: ``[batch, length]`` ints, ``length <= max_length``.
       key: PRNG key (hash rotations, dropout).
       mask: ``[batch, length]`` bool, False for padding.
       deterministic: no dropout.
-      n_rounds: hash rounds for this call; dense: full attention for this call (same weights);
-      attention: this call's attention ("lsh", "full", "local", "linear"; None: the model's).
+      n_rounds: hash rounds for this call;
+      attention: this call's kind (a name in :data:`~hebbjax.layers.ATTENTION_KINDS`, e.g.
+        "full": full attention with the same weights; None: the model's).
       buckets: ``[depth, batch, heads, rounds, length]`` int bucket ids to attend with instead
         of hashing (e.g. another implementation's, for a parity check); return_buckets: also
         return the ids used.
 
     Returns:
-      ``[batch, length, vocab_size]`` float32 logits; with ``return_buckets``,
-      ``(logits, buckets)``.
+      ``[batch, length, vocab_size]`` float32 logits (``lm_head=False``: the states ``[batch,
+      length, width]``); with ``return_buckets``, ``(logits, buckets)``.
     """
     if tokens.ndim != 2:
       raise ValueError(f"tokens.shape={tuple(tokens.shape)}: expected [batch, length]")
@@ -219,8 +273,17 @@ class ReformerLM(nnx.Module):
                                  embedded.shape)
     x = drop(embedded, 0) + drop(positions, 1)
     x, ids = self.encoder(x, key=key, mask=mask, deterministic=deterministic,
-                          n_rounds=n_rounds, dense=dense, buckets=buckets, return_buckets=True,
+                          n_rounds=n_rounds, buckets=buckets, return_buckets=True,
                           attention=attention)
-    x = self.norm(x)
-    logits = self.embed.attend(x) + self.head_bias[...] if self.head is None else self.head(x)
+    logits = self.outputs(x)
     return (logits, ids) if return_buckets else logits
+
+  def outputs(self, x: jax.Array) -> jax.Array:
+    """The encoder's output ``[..., width]`` -> the final LayerNorm and the head: logits
+    ``[..., vocab_size]`` (``lm_head=False``: the normalised states)."""
+    x = self.norm(x)
+    if not self.lm_head:
+      return x
+    if self.head is None:
+      return self.embed.attend(x) + self.head_bias[...]
+    return self.head(x)

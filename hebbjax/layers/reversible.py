@@ -3,7 +3,7 @@
 The blocks' parameters are split from their modules and stacked along a leading layer axis,
 so the stack runs as one ``lax.scan`` (compile time flat in depth) and its backward pass
 reconstructs each block's inputs instead of storing them (memory flat in depth). A layer that
-hashes (``returns_buckets``, e.g. :class:`~hebbjax.layers.LSHSelfAttention`) hands its bucket
+hashes (``returns_buckets``, e.g. :class:`~hebbjax.layers.SelfAttention`) hands its bucket
 ids to the stack, which keeps them and gives them back to the recompute.
 """
 
@@ -47,7 +47,7 @@ class ReversibleBlock(nnx.Module):
   Args:
     f, g: modules called as ``f(x, key=..., **f_kwargs)``, returning an array shaped like x. A
       module with ``returns_buckets = True`` also takes ``buckets=`` and ``return_buckets=``
-      (as :class:`~hebbjax.layers.LSHSelfAttention`).
+      (as :class:`~hebbjax.layers.SelfAttention`).
   """
 
   def __init__(self, f: nnx.Module, g: nnx.Module):
@@ -73,6 +73,42 @@ def _aux_layer(graph, kwargs, returns_buckets: bool):
   return lambda params, x, key, ids: (nnx.merge(graph, params)(x, key=key, **kwargs), None)
 
 
+def block_period(blocks: Sequence[ReversibleBlock]) -> int:
+  """The shortest ``p`` such that block ``i`` has the structure of block ``i % p`` (1 when
+  every block is alike; a stack cycling over attention kinds ``[a, b]`` has 2)."""
+  graphs = [(nnx.graphdef(block.f), nnx.graphdef(block.g)) for block in blocks]
+  n = len(graphs)
+  return next(p for p in range(1, n + 1)
+              if n % p == 0 and all(graphs[i] == graphs[i % p] for i in range(n)))
+
+
+def _by_period(per_layer, period: int, n_blocks: int):
+  """Per-layer ids (``[n_blocks, ...]`` stacked or a sequence, None entries for layers without)
+  -> ``period`` entries, each stacked ``[n_blocks / period, ...]`` or None."""
+  if per_layer is None:
+    return (None,) * period
+  if len(per_layer) != n_blocks:
+    raise ValueError(f"buckets: {len(per_layer)} layers' ids; expected one entry per block "
+                     f"({n_blocks}, None for a layer that does not hash)")
+  out = []
+  for j in range(period):
+    rows = [per_layer[i] for i in range(j, n_blocks, period)]
+    out.append(None if rows[0] is None else jnp.stack(rows))
+  return tuple(out)
+
+
+def _per_layer(by_period, period: int, n_blocks: int):
+  """The inverse of :func:`_by_period`: stacked ``[n_blocks, ...]`` when every layer has ids,
+  None when none has, else a list with None for the layers without."""
+  rows = [None if by_period[i % period] is None else by_period[i % period][i // period]
+          for i in range(n_blocks)]
+  if all(row is None for row in rows):
+    return None
+  if all(row is not None and row.shape == rows[0].shape for row in rows):
+    return jnp.stack(rows)
+  return rows
+
+
 def apply_blocks(blocks: Sequence[ReversibleBlock], x1: jax.Array, x2: jax.Array, *,
                  key: jax.Array, f_kwargs: Optional[Mapping[str, Any]] = None,
                  g_kwargs: Optional[Mapping[str, Any]] = None, reversible: bool = True,
@@ -83,19 +119,39 @@ def apply_blocks(blocks: Sequence[ReversibleBlock], x1: jax.Array, x2: jax.Array
   recompute replays dropout and hashing exactly; a layer that returns its bucket ids gets them
   back in the recompute, so it attends within the same buckets even where the reconstructed
   input would hash differently. ``reversible=False`` differentiates the same stack by ordinary
-  autodiff (a reference: memory grows with depth).
+  autodiff (a reference: memory grows with depth). Blocks of different structures (mixed
+  attention kinds) must repeat with a period (:func:`block_period`): each scan step runs one
+  period.
 
-  ``buckets``: ``(f_ids, g_ids)`` stacked ``[n_blocks, ...]`` (what ``return_buckets`` gave;
-  None for a layer without), attended with instead of hashing. Returns ``(y1, y2)``, with
-  ``return_buckets`` ``(y1, y2, (f_ids, g_ids))``.
+  ``buckets``: ``(f_ids, g_ids)``, each stacked ``[n_blocks, ...]`` (what ``return_buckets``
+  gave; None for a layer without) or, in a stack where only some layers hash, a list of one
+  entry per block (None for a layer that does not hash), attended with instead of hashing.
+  Returns ``(y1, y2)``, with ``return_buckets`` ``(y1, y2, (f_ids, g_ids))`` in that layout.
   """
-  f_graph, f_params = _stacked([block.f for block in blocks], "f")
-  g_graph, g_params = _stacked([block.g for block in blocks], "g")
-  f = _aux_layer(f_graph, dict(f_kwargs or {}), getattr(blocks[0].f, "returns_buckets", False))
-  g = _aux_layer(g_graph, dict(g_kwargs or {}), getattr(blocks[0].g, "returns_buckets", False))
+  n_blocks, period = len(blocks), block_period(blocks)
+  fs, gs, f_params, g_params = [], [], [], []
+  for j in range(period):
+    members = blocks[j::period]
+    f_graph, f_state = _stacked([block.f for block in members], "f")
+    g_graph, g_state = _stacked([block.g for block in members], "g")
+    fs.append(_aux_layer(f_graph, dict(f_kwargs or {}),
+                         getattr(members[0].f, "returns_buckets", False)))
+    gs.append(_aux_layer(g_graph, dict(g_kwargs or {}),
+                         getattr(members[0].g, "returns_buckets", False)))
+    f_params.append(f_state)
+    g_params.append(g_state)
   sequence = reversible_sequence if reversible else plain_sequence
-  return sequence(f, g, (f_params, g_params), x1, x2, jax.random.split(key, len(blocks)),
-                  buckets, has_aux=True, return_aux=return_buckets)
+  keys = jax.random.split(key, n_blocks)
+  if period == 1:   # one structure: the stack's own layout throughout
+    return sequence(fs[0], gs[0], (f_params[0], g_params[0]), x1, x2, keys, buckets,
+                    has_aux=True, return_aux=return_buckets)
+  aux = None if buckets is None else tuple(_by_period(ids, period, n_blocks) for ids in buckets)
+  out = sequence(tuple(fs), tuple(gs), (tuple(f_params), tuple(g_params)), x1, x2, keys, aux,
+                 has_aux=True, return_aux=return_buckets)
+  if not return_buckets:
+    return out
+  y1, y2, (f_ids, g_ids) = out
+  return y1, y2, tuple(_per_layer(ids, period, n_blocks) for ids in (f_ids, g_ids))
 
 
 class ReversibleSequence(nnx.Module):

@@ -16,11 +16,16 @@ import optax
 from flax import nnx
 
 from hebbjax import checks
-from hebbjax.data import byte_corpus, duplication
+from hebbjax.data import byte_corpus, duplication, masked
 from hebbjax.kernels import LSHSettings
-from hebbjax.layers import ATTENTIONS, ReformerLM
+from hebbjax.layers import ATTENTION_KINDS, ReformerLM
+from hebbjax.layers.feedforward import ACTIVATIONS
+from hebbjax.run import workdir
 
-TASKS = ("duplication", "bytes")
+TASKS = ("duplication", "bytes", "masked_bytes")
+# Tasks of a bidirectional model (ReformerLM(causal=False)) predicting masked tokens in place;
+# the others predict the next token.
+MASKED_TASKS = ("masked_bytes",)
 POSITIONS = ("axial", "table")
 # LSHSettings fields whose config field has another name.
 CONFIG_NAMES = {"implementation": "attention_implementation"}
@@ -29,24 +34,35 @@ SETTINGS_FIELDS = ("n_buckets", "n_rounds", "chunk_length", "implementation", "b
                    "buckets_per_chunk", "chunks_before", "chunks_after", "concat_rounds",
                    "score_scale", "attention_dropout")
 NONE_IF_FALSY = ("n_buckets", "implementation", "score_scale")
-# model.* fields added after runs could have been made without them, with the values that
-# reproduce those runs: the defaults when a saved config lacks one, and the resume guard's
-# (hebbjax.run.workdir.prepare) "added later" values.
-ADDED_LATER = {
-    "buckets_per_chunk": 1,      # the default bucket count was one per chunk
-    "chunks_before": 1, "chunks_after": 0, "concat_rounds": False, "score_scale": 0.0,
-    "attention_dropout": 0.0, "embedding_dropout": 0.0, "stream_merge": "mean",
-    "tie_embeddings": False, "attention": "lsh", "linear_features": 256,
+# The language models' config fields added after runs could have been made without them, with
+# the values that reproduce those runs: the defaults when a saved config lacks one, and the
+# resume guard's (hebbjax.run.workdir.prepare) "added later" values. (The evolve configs' table:
+# hebbjax.evolution.fields_added_later.)
+FIELDS_ADDED_LATER = {
+    "model.buckets_per_chunk": 1,      # the default bucket count was one per chunk
+    "model.chunks_before": 1, "model.chunks_after": 0, "model.concat_rounds": False,
+    "model.score_scale": 0.0, "model.attention_dropout": 0.0, "model.embedding_dropout": 0.0,
+    "model.stream_merge": "mean", "model.tie_embeddings": False,
+    # Before model.attention, model.dense=True meant full attention and False LSH.
+    "model.attention": lambda saved: "full" if saved.get("model", {}).get("dense") else "lsh",
+    "model.dense": workdir.REMOVED,
+    "model.linear_features": 256, "model.linformer_k": 256, "model.linformer_per_head": False,
+    "model.positions": "axial",   # what build_model did before the field existed
+    "model.out_bias": True, "model.activation": "gelu", "model.norm_eps": 1e-6,
+    "model.head_dim": 0, "model.axial_shape": [], "model.axial_dims": [],
 }
 
 
 def added_later() -> dict:
-  """``{"model.<field>": value}`` for :func:`hebbjax.run.workdir.prepare`'s ``added_later``."""
-  return {f"model.{name}": value for name, value in ADDED_LATER.items()}
+  """:data:`FIELDS_ADDED_LATER`, for :func:`hebbjax.run.workdir.prepare`'s ``added_later``."""
+  return dict(FIELDS_ADDED_LATER)
 
 
 def _model_field(m, name: str):
-  return m.get(name, ADDED_LATER.get(name))
+  if name in m:
+    return m[name]
+  later = FIELDS_ADDED_LATER.get(f"model.{name}")
+  return later({"model": m.to_dict()}) if callable(later) else later
 
 
 def _model_error(error: ValueError) -> ValueError:
@@ -79,63 +95,104 @@ def resolve_implementation(value, *, platform: Optional[str] = None,
   return "pallas" if supported and platform in PALLAS_VERIFIED_PLATFORMS else "xla"
 
 
-def build_settings(config: ml_collections.ConfigDict, *,
-                   platform: Optional[str] = None) -> LSHSettings:
-  """``config.model``'s attention fields -> one validated :class:`LSHSettings`
-  (``platform``: as in :func:`resolve_implementation`)."""
-  m, fields = config.model, {}
-  for name in SETTINGS_FIELDS:
-    value = _model_field(m, CONFIG_NAMES.get(name, name))
-    if name == "implementation":
-      value = resolve_implementation(
-          value, platform=platform,
-          supported=not (_model_field(m, "concat_rounds")
-                         or _model_field(m, "attention_dropout")))
-    if value is None:
-      continue
-    fields[name] = (value or None) if name in NONE_IF_FALSY else value
-  if isinstance(fields.get("n_buckets"), list):
-    fields["n_buckets"] = tuple(fields["n_buckets"])
-  try:
-    return LSHSettings(causal=True, **fields)
-  except ValueError as error:
-    raise _model_error(error) from None
+def _per_layer(m, name: str):
+  """A ``model.*`` field's values: a list cycled over the layers (one value per entry of a
+  ``model.attention`` list), or one value for every layer. ``n_buckets``' lists are factors."""
+  value = _model_field(m, CONFIG_NAMES.get(name, name))
+  if isinstance(value, (list, tuple)) and name != "n_buckets":
+    return list(value)
+  return None if value is None else [value]
 
 
-def attention_of(config: ml_collections.ConfigDict) -> str:
-  """The attention a run trains with: ``model.attention`` ("lsh", "full", "local" or
-  "linear"); ``model.dense=True`` (older runs' way to ask for full attention) is "full"."""
+def build_settings(config: ml_collections.ConfigDict, *, platform: Optional[str] = None):
+  """``config.model``'s attention fields -> one validated :class:`LSHSettings` (``platform``: as
+  in :func:`resolve_implementation`), or, when ``model.attention`` or a settings field is a
+  list (a value per kind of a mixed stack, cycled over the layers), a list of them."""
   m = config.model
-  attention = checks.one_of("model.attention", _model_field(m, "attention"), ATTENTIONS)
-  if bool(m.get("dense", False)):
-    if attention not in ("lsh", "full"):
-      raise ValueError(f"model.dense=True and model.attention={attention!r}: give one "
-                       "(model.attention='full' is full attention)")
-    return "full"
-  return attention
+  kinds = attention_of(config)
+  columns = {name: _per_layer(m, name) for name in SETTINGS_FIELDS}
+  lengths = {len(v) for v in columns.values() if v is not None}
+  lengths |= {len(kinds)} if isinstance(kinds, tuple) else set()
+  period = max(lengths) if lengths else 1
+  for name, values in columns.items():
+    if values is not None and len(values) not in (1, period):
+      raise ValueError(f"model.{CONFIG_NAMES.get(name, name)}={values}: expected one value or "
+                       f"{period} (one per entry of model.attention)")
+  out = []
+  for i in range(period):
+    fields = {}
+    for name, values in columns.items():
+      if values is None:
+        continue
+      value = values[i % len(values)]
+      if name == "implementation":
+        value = resolve_implementation(
+            value, platform=platform,
+            supported=not (columns["concat_rounds"][i % len(columns["concat_rounds"])]
+                           or columns["attention_dropout"][
+                               i % len(columns["attention_dropout"])]))
+      if value is None:
+        continue
+      fields[name] = (value or None) if name in NONE_IF_FALSY else value
+    if isinstance(fields.get("n_buckets"), list):
+      fields["n_buckets"] = tuple(fields["n_buckets"])
+    try:
+      out.append(LSHSettings(causal=True, **fields))
+    except ValueError as error:
+      raise _model_error(error) from None
+  return out[0] if period == 1 and not isinstance(kinds, tuple) else out
+
+
+def is_masked(config: ml_collections.ConfigDict) -> bool:
+  """The run trains a bidirectional masked LM (``data.task`` in :data:`MASKED_TASKS`)."""
+  return config.data.task in MASKED_TASKS
+
+
+def attention_of(config: ml_collections.ConfigDict):
+  """The attention a run trains with: ``model.attention``, a causal kind of
+  :data:`~hebbjax.layers.ATTENTION_KINDS` (any kind for a masked task), or a tuple of them
+  cycled over the layers (a run saved before the field existed: "full" if its ``model.dense``
+  was True, else "lsh")."""
+  causal = [name for name, kind in ATTENTION_KINDS.items() if kind.causal or is_masked(config)]
+  value = _model_field(config.model, "attention")
+  if isinstance(value, (list, tuple)):
+    if not value:
+      raise ValueError("model.attention=[]: expected a kind or a non-empty list of kinds")
+    return tuple(checks.one_of("model.attention", kind, causal) for kind in value)
+  return checks.one_of("model.attention", value, causal)
 
 
 def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ReformerLM:
   """``config.model`` and ``config.data`` -> a :class:`ReformerLM` (validated by its layers)."""
   m, d = config.model, config.data
   checks.one_of("data.task", d.task, TASKS)
-  positions = checks.one_of("model.positions", m.get("positions", "axial"), POSITIONS)
+  positions = checks.one_of("model.positions", _model_field(m, "positions"), POSITIONS)
+  activation = checks.one_of("model.activation", _model_field(m, "activation"), ACTIVATIONS)
   settings = build_settings(config)
   # "table": one free row per position (axial factors (length, 1)); "axial": two factors near
-  # sqrt(length), far fewer parameters at long contexts.
+  # sqrt(length), far fewer parameters at long contexts; model.axial_shape: given factors.
   axial_shape = (int(d.length), 1) if positions == "table" else None
+  if _model_field(m, "axial_shape"):
+    axial_shape = tuple(int(a) for a in _model_field(m, "axial_shape"))
+  axial_dims = tuple(int(a) for a in _model_field(m, "axial_dims")) or None
   try:
     return ReformerLM(
         vocab_size=int(d.vocab_size), dim=int(m.dim), depth=int(m.depth),
         num_heads=int(m.num_heads), max_length=int(d.length), axial_shape=axial_shape,
-        ff_hidden=int(m.ff_hidden), ff_chunk_length=m.get("ff_chunk_length") or None,
+        causal=not is_masked(config),
+        axial_dims=axial_dims, ff_hidden=int(m.ff_hidden),
+        ff_chunk_length=m.get("ff_chunk_length") or None,
         dropout_rate=float(m.dropout_rate), reversible=bool(m.reversible),
         embedding_dropout=float(_model_field(m, "embedding_dropout")),
         stream_merge=str(_model_field(m, "stream_merge")),
         tie_embeddings=bool(_model_field(m, "tie_embeddings")),
         head_batch=m.get("head_batch") or None, attention=attention_of(config),
-        linear_features=int(_model_field(m, "linear_features")), settings=settings,
-        rngs=nnx.Rngs(seed))
+        linear_features=int(_model_field(m, "linear_features")),
+        linformer_k=int(_model_field(m, "linformer_k")),
+        linformer_per_head=bool(_model_field(m, "linformer_per_head")), settings=settings,
+        out_bias=bool(_model_field(m, "out_bias")), activation=ACTIVATIONS[activation],
+        norm_eps=float(_model_field(m, "norm_eps")),
+        head_dim=int(_model_field(m, "head_dim")) or None, rngs=nnx.Rngs(seed))
   except ValueError as error:
     raise _model_error(error) from None
 
@@ -159,14 +216,19 @@ def build_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransfor
 
 class Batches(NamedTuple):
   """``train(key)`` / ``held_out(key)`` -> ``(tokens [batch, n], scored [batch, n])``; the model
-  reads ``tokens[:, :-1]`` and predicts ``tokens[:, 1:]`` where ``scored[:, 1:]``."""
+  reads ``tokens[:, :-1]`` and predicts ``tokens[:, 1:]`` where ``scored[:, 1:]``. A masked
+  task's: ``(tokens [batch, 2, n], scored [batch, n])``, the model reading ``tokens[:, 0]``
+  (masked) and predicting ``tokens[:, 1]`` (the originals) where ``scored``
+  (:func:`model_io`)."""
   train: Callable
   held_out: Callable
 
 
 def build_batches(config: ml_collections.ConfigDict) -> Batches:
   """Duplication: sequences ``0 w 0 w`` of ``data.length`` tokens (the model reads all but the
-  last). Bytes: crops of ``data.length + 1`` bytes (the model reads ``data.length``)."""
+  last). Bytes: crops of ``data.length + 1`` bytes (the model reads ``data.length``). Masked
+  bytes: crops of ``data.length`` bytes, ``data.mask_rate`` of them chosen and masked
+  (:func:`hebbjax.data.masked.corrupt`)."""
   d = config.data
   batch_size, length = int(d.batch_size), int(d.length)
   if d.task == "duplication":
@@ -174,10 +236,26 @@ def build_batches(config: ml_collections.ConfigDict) -> Batches:
     make = jax.jit(functools.partial(duplication.batch, batch_size=batch_size, length=length,
                                      vocab_size=int(d.vocab_size)))
     return Batches(make, make)
-  if int(d.vocab_size) != 256:
+  if is_masked(config):
+    if int(d.vocab_size) != masked.VOCAB_SIZE:
+      raise ValueError(f"data.vocab_size={d.vocab_size}: masked bytes need "
+                       f"{masked.VOCAB_SIZE} (the bytes and the mask token)")
+    rate = masked.check_rate(float(d.mask_rate))
+  elif int(d.vocab_size) != 256:
     raise ValueError(f"data.vocab_size={d.vocab_size}: byte-level data needs 256")
   train, held_out = (jnp.asarray(part) for part in byte_corpus.split(
       byte_corpus.load(d.corpus), float(d.held_out)))
+  if is_masked(config):
+
+    @jax.jit
+    def masked_crop(key, data):
+      crop_key, mask_key = jax.random.split(key)
+      tokens = byte_corpus.batch(crop_key, data, batch_size=batch_size, length=length)
+      inputs, scored = masked.corrupt(mask_key, tokens, rate=rate)
+      return jnp.stack([inputs, tokens], axis=1), scored
+
+    return Batches(functools.partial(masked_crop, data=train),
+                   functools.partial(masked_crop, data=held_out))
 
   @jax.jit  # the corpus is an argument, not a constant baked into the program
   def crop(key, data):
@@ -187,6 +265,15 @@ def build_batches(config: ml_collections.ConfigDict) -> Batches:
   return Batches(functools.partial(crop, data=train), functools.partial(crop, data=held_out))
 
 
+def model_io(task: str, tokens: jax.Array, scored: jax.Array):
+  """A batch of ``task`` (:class:`Batches`) -> ``(inputs [batch, length], targets [batch,
+  length], weights [batch, length] bool)``: what the model reads, what it predicts, and where
+  it is scored."""
+  if task in MASKED_TASKS:
+    return tokens[:, 0], tokens[:, 1], scored
+  return tokens[:, :-1], tokens[:, 1:], scored[:, 1:]
+
+
 def loss_and_accuracy(logits: jax.Array, tokens: jax.Array, scored: jax.Array):
   """Next-token cross-entropy (nats) and accuracy over the scored targets.
 
@@ -194,7 +281,13 @@ def loss_and_accuracy(logits: jax.Array, tokens: jax.Array, scored: jax.Array):
     logits: ``[batch, length, vocab]`` for inputs ``tokens[:, :-1]``.
     tokens: ``[batch, length + 1]``; scored: ``[batch, length + 1]`` bool.
   """
-  targets, weights = tokens[:, 1:], scored[:, 1:].astype(jnp.float32)
+  return token_loss(logits, tokens[:, 1:], scored[:, 1:])
+
+
+def token_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array):
+  """Cross-entropy (nats) and accuracy of ``logits`` ``[batch, length, vocab]`` for
+  ``targets`` ``[batch, length]``, averaged over the positions where ``weights`` (bool)."""
+  weights = weights.astype(jnp.float32)
   losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
   correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
   total = jnp.maximum(weights.sum(), 1.0)

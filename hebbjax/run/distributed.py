@@ -57,6 +57,19 @@ def barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def wait_for_all(name: str, timeout_s: float = 1800.0) -> None:
+  """Waits until every process reaches ``name`` through the coordination service (no-op with
+  one process).
+
+  Unlike :func:`barrier` it runs no collective, so it can precede the first collective of a
+  new group of devices: gloo gives a group's members 30 s to meet in its first one, which a
+  process still compiling on a busy CPU can miss.
+  """
+  if jax.process_count() > 1:
+    from jax._src import distributed as jax_distributed   # the client the job joined with
+    jax_distributed.global_state.client.wait_at_barrier(name, int(timeout_s * 1000))
+
+
 def agree(ok: bool) -> bool:
   """Process 0's ``ok`` on every process (with one process, ``ok``): what process 0 alone
   decided (it holds the run folder's lock), so that every process goes on or stops together."""
@@ -74,3 +87,14 @@ def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   """Host values, the same on every process -> arrays replicated over all of ``mesh``."""
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   return jax.device_put(tree, sharding)
+
+
+def shard(tree: Any, sharding: jax.sharding.NamedSharding) -> Any:
+  """Arrays the same on every process (computed alike from the same key) -> global arrays
+  laid out by ``sharding``; each process supplies only its own devices' shards."""
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+  def place(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+  return jax.tree.map(place, tree)

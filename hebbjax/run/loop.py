@@ -139,7 +139,11 @@ def run_loop(driver: RunDriver, workdir, *, resume: bool = False) -> tuple[Any, 
       if bar is not None:
         bar.close()
       checkpointer.close()
-  return driver.finish(workdir, state, step), step
+  state = driver.finish(workdir, state, step)
+  # Every process leaves together: one that exits while process 0 still writes the run's files
+  # can miss jax.distributed's shutdown barrier.
+  distributed.barrier("run finished")
+  return state, step
 
 
 class _InterruptGuard:

@@ -38,5 +38,9 @@ class Progress:
     self._bar.set_postfix(fields, refresh=False)
     self._bar.update(1)
 
+  def advance_to(self, done: int) -> None:
+    """Shows ``done`` of the total (no metrics)."""
+    self._bar.update(int(done) - self._bar.n)
+
   def close(self) -> None:
     self._bar.close()

@@ -25,25 +25,20 @@ RESUMABLE_FIELDS = ("run.", "model.head_batch", "model.attention_implementation"
                     "model.block_chunks")
 
 # Fields added to the configs after runs could have been started without them, each with the
-# value that reproduces what those runs did. A run whose saved config lacks one resumes when the
-# current value is that one. Add a field here whenever a config gains one; an evolution
-# strategy's es.* fields come from its registry entry instead (the caller's `added_later`).
-FIELDS_ADDED_LATER = {
-    "env.train_variants": "", "env.test_variants": "",
-    "network.recurrent_size": 0,   # the GRU's size; 0 = the Hebbian network's parameter count
-    "network.conv_channels": [], "network.conv_kernel": 3, "network.conv_stride": 1,
-    "network.conv_front_end": "evolved",
-    # The original code's conventions (issue "The Hebbian half faithful to the original code"):
-    # before them the output layer was tanh, actions tanh(.) again then rescaled, a normal
-    # init's std was init_scale (0.0 here), kernels N(0, 1/fan_in), episodes ended at done only.
-    "network.output_activation": "tanh", "env.action_mode": "tanh_rescale",
-    "network.coefficient_init": "normal", "network.normal_std": 0.0,
-    "network.conv_init": "fan_in", "network.conv_kernels": [], "network.conv_strides": [],
-    "network.conv_pool": 1,
-    "rollout.burn_in_steps": 0, "rollout.grace_steps": 0, "rollout.negative_patience": 0,
-    "rollout.reward": "env",
-    "model.positions": "axial",   # what build_model did before the field existed
-}
+# value that reproduces what those runs did, are each half's table, which its command passes as
+# `added_later`: hebbjax.evolution.fields_added_later.FIELDS_ADDED_LATER (evolve) and
+# hebbjax.lm.experiment.FIELDS_ADDED_LATER (train). A run whose saved config lacks one resumes
+# when the current value is that one. A table's value may be a function of the saved config
+# (a dict) when what reproduces the run depends on its other fields; REMOVED marks a field the
+# configs no longer have, whose saved value lives on in the fields derived from it.
+
+
+class _Removed:
+  def __repr__(self):
+    return "REMOVED"
+
+
+REMOVED = _Removed()
 
 
 def _flatten(tree, prefix=""):
@@ -80,21 +75,28 @@ def load_saved(workdir, what: str = "run") -> dict:
   return saved
 
 
-def fields_added_later(added_later: Mapping[str, Any] | None = None) -> dict[str, Any]:
-  """:data:`FIELDS_ADDED_LATER` with a command's own (``added_later``) on top."""
-  return {**FIELDS_ADDED_LATER, **(added_later or {})}
+def fields_added_later(added_later: Mapping[str, Any] | None = None,
+                       saved: Mapping[str, Any] | None = None) -> dict[str, Any]:
+  """The command's table of fields added later (``added_later``; None: none), its values that
+  depend on the run (functions of the ``saved`` config dict) resolved against ``saved``."""
+  return {field: value(saved or {}) if callable(value) else value
+          for field, value in (added_later or {}).items()}
 
 
 def _with_fields_added_later(saved: dict, later: Mapping[str, Any]) -> dict:
   """``saved`` plus every field added later that it lacks, at the value that reproduces it (only
   in sections the saved config has: ``model.*`` never enters an evolve run's config)."""
   filled = json.loads(json.dumps(saved))
-  for field, value in later.items():
+  for field, value in fields_added_later(later, saved).items():
     *parents, name = field.split(".")
     section = filled
     for parent in parents:
       section = section.get(parent) if isinstance(section, dict) else None
-    if isinstance(section, dict) and name not in section:
+    if not isinstance(section, dict):
+      continue
+    if value is REMOVED:
+      section.pop(name, None)
+    elif name not in section:
       section[name] = value
   return filled
 
@@ -103,8 +105,7 @@ def saved_config(workdir, added_later: Mapping[str, Any] | None = None
                  ) -> ml_collections.ConfigDict:
   """The config the run in ``workdir`` was started with, completed by the fields added since
   (each at the value that reproduces what the run did)."""
-  return as_config(_with_fields_added_later(load_saved(workdir, "run to resume"),
-                                            fields_added_later(added_later)))
+  return as_config(_with_fields_added_later(load_saved(workdir, "run to resume"), added_later))
 
 
 def _tuples(tree):
@@ -129,13 +130,13 @@ def check_resumable(workdir, config: ml_collections.ConfigDict,
                     added_later: Mapping[str, Any] | None = None) -> None:
   """A one-line error unless ``config`` continues the run in ``workdir``: every field other than
   :data:`RESUMABLE_FIELDS` equals the saved one (a field the saved config lacks counts as its
-  :data:`FIELDS_ADDED_LATER` value)."""
+  ``added_later`` value)."""
   saved_path = pathlib.Path(workdir) / CONFIG_FILE
-  saved = _flatten(load_saved(workdir))
-  now = _flatten(config_to_dict(config))
-  later = fields_added_later(added_later)
+  saved_tree = load_saved(workdir)
+  saved, now = _flatten(saved_tree), _flatten(config_to_dict(config))
+  later = fields_added_later(added_later, saved_tree)
   for field in sorted(set(saved) | set(now)):
-    if _resumable(field):
+    if _resumable(field) or later.get(field) is REMOVED:
       continue
     if field not in saved and field in later:
       if now.get(field) == later[field]:
@@ -160,7 +161,7 @@ def resume_config(workdir, config: ml_collections.ConfigDict, overridden: Sequen
   run's. Fields that were not overridden keep their saved values, ``run.*`` ones included.
   """
   check_resumable(workdir, config, added_later)
-  merged = _with_fields_added_later(load_saved(workdir), fields_added_later(added_later))
+  merged = _with_fields_added_later(load_saved(workdir), added_later)
   now = config_to_dict(config)
   for field in overridden:
     *parents, name = field.split(".")
@@ -177,8 +178,8 @@ def prepare(workdir, config: ml_collections.ConfigDict, *, resume: bool,
 
   A fresh run may reuse a folder that holds no checkpoint (an earlier run that failed or was
   stopped before its first one): its log is emptied. In a multi-process run every process
-  checks, and process 0 alone writes. ``added_later`` extends :data:`FIELDS_ADDED_LATER` for this
-  run (``{"es.noise_rank": 0, ...}``).
+  checks, and process 0 alone writes. ``added_later`` is the command's table of fields added later
+  (``{"es.noise_rank": 0, ...}``).
 
   Raises:
     ValueError: ``resume`` without an earlier run there; a new run over one that has a

@@ -28,6 +28,8 @@ def test_smoke_runs_every_section_and_writes_json_and_markdown(tmp_path):
   assert all(r["member_batch_auto"] == 64 for r in hebbian)      # a CPU: cache-sized blocks
   assert all(r["steps_per_s_auto"] > 0 and r["steps_per_s_none"] > 0 for r in hebbian)
   assert sections["lm"]["length"] == 1024 and sections["lm"]["seconds"] > 0
+  # One CPU device here: the data-parallel rows stop at the devices the machine has.
+  assert [(r["devices"], r["global_batch"]) for r in sections["devices"]["rows"]] == [(1, 8)]
   written = json.loads((tmp_path / "accelerator.json").read_text())
   assert written["sections"].keys() == sections.keys()
   text = (tmp_path / "accelerator.md").read_text()

@@ -38,6 +38,17 @@ def test_smoke_grid_runs_and_resumes(tmp_path):
 
   metrics = tmp_path / "runs" / "bandit" / "hebbian" / "seed_0" / "metrics.jsonl"
   before = metrics.read_text()
-  again = bench.main(args)                       # finished runs are reused, not redone
+  # --merge: a task not run (here "maze", a copy of the bandit's entry) is kept, a task run
+  # replaces the old one (an old bandit entry marked with episodes=-1), in configs/meta order.
+  old = json.loads((out / "meta.json").read_text())
+  old["tasks"] = {"switch_cartpole": old["tasks"]["switch_cartpole"],
+                  "maze": dict(old["tasks"]["bandit"], episodes=7),
+                  "bandit": dict(old["tasks"]["bandit"], episodes=-1)}
+  (out / "meta.json").write_text(json.dumps(old))
+  again = bench.main([*args, "--merge"])         # finished runs are reused, not redone
   assert metrics.read_text() == before
   assert json.dumps(again["tasks"]["bandit"]["networks"]) == json.dumps(bandit["networks"])
+  assert list(again["tasks"]) == ["bandit", "maze", "switch_cartpole"]
+  assert again["tasks"]["bandit"]["episodes"] == 20 and again["tasks"]["maze"]["episodes"] == 7
+  assert json.loads((out / "meta.json").read_text()) == json.loads(json.dumps(again))
+  assert "| maze | hebbian | 480 | 2 | 7 |" in (out / "meta.md").read_text()

@@ -71,7 +71,7 @@ def test_ant_config_runs_with_the_originals_conventions():
   config.rollout.burn_in_steps = 3
   task = experiment.build_task(config)
   assert task.policy.output_activation == "tanh" and not task.policy.normalise
-  assert task.rules == rollout.EpisodeRules(3, 201, 30, "forward")
+  assert task.scoring == rollout.EpisodeScoring(3, 201, 30, "forward")
   returns = evolution.episode_returns(task, task.policy.init_params(jax.random.key(0)),
                                       jax.random.key(1)[None]).total_return
   assert np.isfinite(np.asarray(returns)).all()
@@ -84,7 +84,7 @@ def test_forward_reward_is_the_distance_walked_over_dt():
   key = jax.random.key(1)
   # (done, which this body reports after a few steps, is ignored in the grace period)
   result = hebbjax.episode_return(h, key, env, params, spec, policy, 10,
-                                  evolution.EpisodeRules(grace_steps=201, reward="forward"))
+                                  evolution.EpisodeScoring(grace_steps=201, reward="forward"))
   # The same episode by hand: the torso's x before and after, over the control step (0.05 s).
   obs, state = env.reset(jax.random.split(key, 3)[0], params)
   x0 = float(state.inner.pipeline_state.x.pos[0, 0])

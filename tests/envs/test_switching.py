@@ -2,6 +2,7 @@
 other body's from T on, compared step by step with the two plain environments."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -122,3 +123,67 @@ def test_ant_leg_damaged_at_t():
   np.testing.assert_allclose(wrapped[:10], unswitched[:10], atol=1e-3)
   np.testing.assert_allclose(wrapped[10:], switched, atol=1e-2)
   assert np.abs(wrapped[11:] - unswitched[11:]).max() > 0.1
+
+
+@pytest.mark.parametrize("base,change", [("CartPole-v1", {}), ("Acrobot-v1", {"respawn": 1})])
+def test_reversed_actions_act_mirrored_from_t_and_the_observation_does_not_tell(base, change):
+  env, params, spec = hebbjax.make_env(f"switch:{base}", reverse_actions=1, switch_step=T,
+                                       max_steps_in_episode=H, **change)
+  plain, plain_params, _ = hebbjax.make_env(base)
+  actions = np.asarray(jax.random.randint(jax.random.key(3), (H,), 0, spec.action_dim))
+  mirrored = np.where(np.arange(H) >= T, spec.action_dim - 1 - actions, actions)
+  keys = [jax.random.fold_in(jax.random.key(4), t) for t in range(H)]
+  _, start = plain.reset(jax.random.key(0), plain_params)
+  wrapped, _ = plain_steps(env, params, start, actions, keys)
+  by_hand, _ = plain_steps(plain, plain_params, start, mirrored, keys)
+  # The plain body's observation, nothing more: it cannot say which side is in force.
+  np.testing.assert_allclose(wrapped, by_hand, atol=1e-6, rtol=0)
+  assert np.abs(wrapped[T + 1:] - plain_steps(plain, plain_params, start, actions, keys)[0]
+                [T + 1:]).max() > 1e-3
+
+
+def linear_policy_rewards(task: str, weights: np.ndarray, episodes: int = 8) -> np.ndarray:
+  """Rewards ``[policies, episodes, horizon]`` of the threshold policies ``a = [w·obs > 0]``
+  (two actions) or ``a = 1 + sign(w·obs)`` (three) on ``configs/meta.py``'s task ``task``."""
+  from hebbjax.configs import meta
+  settings = meta.TASKS[task]
+  env, params, spec = hebbjax.make_env(settings["env"], **settings["params"])
+  horizon = int(params.max_steps_in_episode)
+
+  def act(w, obs):
+    z = obs @ w
+    return (z > 0).astype(jnp.int32) if spec.action_dim == 2 else (1 + jnp.sign(z)).astype(
+        jnp.int32)
+
+  def episode(w, key):
+    obs, state = env.reset(key, params)
+
+    def step(carry, k):
+      obs, state = carry
+      obs, state, reward, terminated, _ = env.step_env(k, state, act(w, obs), params)
+      return (obs, state), jnp.where(terminated, jnp.nan, reward)   # continuing: never ends
+
+    return jax.lax.scan(step, (obs, state), jax.random.split(key, horizon))[1]
+
+  keys = jax.random.split(jax.random.key(0), episodes)
+  run = jax.jit(jax.vmap(lambda w: jax.vmap(lambda k: episode(w, k))(keys)))
+  return np.asarray(run(jnp.asarray(weights, jnp.float32))), int(params.switch_step)
+
+
+@pytest.mark.parametrize("task,obs_dim,one_side,both_sides", [
+    # CartPole: +1 a step, a fall -10 and a fresh pole. Acrobot: -1 a step, 0 for a swing-up.
+    ("switch_cartpole", 4, 0.97, 0.1),
+    ("switch_acrobot", 6, -0.9925, -0.9955),
+])
+def test_no_fixed_policy_handles_both_sides_of_the_reversal(task, obs_dim, one_side,
+                                                            both_sides):
+  """Brute force over the 3**obs_dim policies ``w in {-1, 0, 1}**obs_dim``: some balance the
+  pole (swing the arm up) before the switch and some after it, none on both sides (by the
+  reversal, a policy after the switch is its mirrored policy before it)."""
+  import itertools
+  weights = np.array(list(itertools.product([-1.0, 0.0, 1.0], repeat=obs_dim)))
+  rewards, step = linear_policy_rewards(task, weights)
+  assert not np.isnan(rewards).any()
+  before, after = rewards[:, :, :step].mean(axis=(1, 2)), rewards[:, :, step:].mean(axis=(1, 2))
+  assert before.max() > one_side and after.max() > one_side, (before.max(), after.max())
+  assert np.minimum(before, after).max() < both_sides, np.minimum(before, after).max()

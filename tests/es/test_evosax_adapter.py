@@ -15,30 +15,18 @@ from hebbjax.es.evosax_adapter import EvosaxES, optimizer_kwargs  # noqa: E402
 from hebbjax.run import metrics as metrics_lib  # noqa: E402
 
 
-def run_on_function(es, f, start, generations, seed=0):
-  fitness_fn = lambda h: (f(h), jnp.float32(0))
-
-  @jax.jit
-  def generation(state, key):
-    population = es.ask(key, state)
-    evaluation = es.evaluate(state, population, fitness_fn)
-    return es.tell(state, population, evaluation.fitness)[0]
-
-  state = es.init(jnp.asarray(start, jnp.float32))
-  for g in range(generations):
-    state = generation(state, jax.random.key(seed * 1000 + g))
-  return np.asarray(state.mean)
-
-
 @pytest.mark.parametrize("name,optimizer", [("SNES", ""), ("CMA_ES", ""), ("PGPE", "adam:0.05"),
                                             ("Open_ES", "adam:0.05")])
-def test_maximises_a_shifted_quadratic_to_its_optimum(name, optimizer):
+def test_maximises_a_shifted_quadratic_to_its_optimum(name, optimizer, generation):
   # hebbjax maximises; evosax minimises: a sign slip would walk away from the optimum.
   target = np.linspace(-1.0, 1.0, 6).astype(np.float32)
   es = EvosaxES.create(name, population_size=32, num_params=6, sigma_init=0.3,
                        **optimizer_kwargs(optimizer))
-  mean = run_on_function(es, lambda h: -jnp.sum((h - target) ** 2), np.zeros(6), 150)
-  np.testing.assert_allclose(mean, target, atol=0.1)
+  step = generation(es, lambda h: -jnp.sum((h - target) ** 2))
+  state = es.init(jnp.zeros(6))
+  for g in range(150):
+    state, _ = step(state, jax.random.key(g))
+  np.testing.assert_allclose(np.asarray(state.mean), target, atol=0.1)
 
 
 def test_open_es_step_matches_openai_es_written_out():
@@ -88,7 +76,8 @@ def test_improves_cartpole_within_a_few_generations(name, optimizer):
                    member_batch=None, sigma_init=0.1)
   task = experiment.build_task(config)
   es = experiment.build_es(config, task.policy.layout)
-  step = evolution.make_generation_step(es, task)
+  step = evolution.make_generation_step(es, task,
+                                        evaluation=experiment.build_evaluation(config, task))
   evaluate = evolution.make_evaluator(task)
   keys = jax.random.split(jax.random.key(123), 16)
   state = es.init(task.policy.init_params(jax.random.key(0)))

@@ -53,29 +53,21 @@ def test_gradient_of_linear_function_points_along_true_gradient():
 
 
 @pytest.mark.parametrize("optimizer,lr", [("adam", 0.05), ("sgd", 0.02)])
-def test_reaches_optimum_of_shifted_quadratic(optimizer, lr):
+def test_reaches_optimum_of_shifted_quadratic(optimizer, lr, generation):
   optimum = jnp.array([1.5, -2.0, 0.5, 3.0, -1.0])
   es = hebbjax.OpenES(population_size=64, optimizer=optimizer, learning_rate=lr, lr_decay=0.995,
-                      sigma_init=0.1, sigma_decay=0.995, l2_coeff=0.0)
-
-  def fitness(h):
-    return -jnp.sum((h - optimum) ** 2), 0.0
-
-  @jax.jit
-  def generation(state, key):
-    population = es.ask(key, state)
-    return es.tell(state, population, es.evaluate(state, population, fitness).fitness)[0]
-
+                      sigma_init=0.1, sigma_decay=0.995)
+  step = generation(es, lambda h: -jnp.sum((h - optimum) ** 2))
   state = es.init(jnp.zeros(5))
   for i in range(600):
-    state = generation(state, jax.random.key(i))
+    state, _ = step(state, jax.random.key(i))
   np.testing.assert_allclose(np.asarray(state.mean), np.asarray(optimum), atol=0.1)
 
 
 @pytest.mark.parametrize("kwargs,field", [
     (dict(population_size=7), "population_size"),
     (dict(sigma_init=0.0), "sigma_init"),
-    (dict(optimizer="rmsprop"), "optimizer"),
+    (dict(optimizer="rmsprob"), "optimizer"),
     (dict(fitness_shaping="rank"), "fitness_shaping"),
 ])
 def test_bad_settings_name_the_field(kwargs, field):
@@ -83,11 +75,11 @@ def test_bad_settings_name_the_field(kwargs, field):
     hebbjax.OpenES(**kwargs)
 
 
-def test_l2_penalty_is_subtracted_in_evaluate():
-  es = hebbjax.OpenES(population_size=4, l2_coeff=0.5)
+def test_l2_penalty_is_subtracted_in_evaluation(evaluate):
+  es = hebbjax.OpenES(population_size=4)
   state = es.init(jnp.ones(3))
   population = es.ask(jax.random.key(0), state)
-  ev = es.evaluate(state, population, lambda h: (jnp.sum(h), 0.0))
+  ev = evaluate(es, state, population, jnp.sum, l2_coeff=0.5)
   members = np.asarray(es.materialize(state, population))
   np.testing.assert_allclose(np.asarray(ev.raw), members.sum(1), rtol=1e-6)
   np.testing.assert_allclose(np.asarray(ev.fitness), members.sum(1) - 0.5 * (members ** 2).mean(1),
@@ -121,7 +113,7 @@ def noise_of(es, state, population):
 
 
 def test_full_tell_matches_the_original_update_over_generations():
-  es = hebbjax.OpenES(population_size=10, l2_coeff=0.0)
+  es = hebbjax.OpenES(population_size=10)
   rng = np.random.default_rng(0)
   state = es.init(jnp.asarray(rng.normal(size=7), jnp.float32))
   lrs, sigmas = reference.original_schedules(0.2, 0.995, 0.1, 3)
@@ -155,13 +147,13 @@ def lr_and_sigma_per_generation(es, generations, num_params=3):
 def test_lr_and_sigma_schedules_follow_the_original_past_their_floors():
   # 0.2 · 0.995^g first falls to 0.001 or below at g = 1058 (0.000995): the original stops
   # there, not at 0.001; σ stops at 0.009994 after 2302 decays.
-  lrs, sigmas = lr_and_sigma_per_generation(hebbjax.OpenES(population_size=4, l2_coeff=0.0),
+  lrs, sigmas = lr_and_sigma_per_generation(hebbjax.OpenES(population_size=4),
                                             2400)
   want_lrs, want_sigmas = reference.original_schedules(0.2, 0.995, 0.1, 2400)
   np.testing.assert_allclose(np.asarray(lrs), want_lrs, rtol=1e-4)
   np.testing.assert_allclose(np.asarray(sigmas), want_sigmas, rtol=1e-4)
   # A short one: 0.00105, then 0.000945 (≤ 0.001) and no further.
-  es = hebbjax.OpenES(population_size=4, l2_coeff=0.0, learning_rate=0.00105, lr_decay=0.9)
+  es = hebbjax.OpenES(population_size=4, learning_rate=0.00105, lr_decay=0.9)
   lrs, _ = lr_and_sigma_per_generation(es, 4)
   np.testing.assert_allclose(np.asarray(lrs), [0.00105, 0.000945, 0.000945, 0.000945],
                              rtol=1e-5)
@@ -185,7 +177,7 @@ def test_tied_ranks_are_averaged():
 
 @pytest.mark.parametrize("value", [500.0, np.nan, np.inf])
 def test_a_generation_that_ties_throughout_does_not_move_the_mean(value):
-  es = hebbjax.OpenES(population_size=10, l2_coeff=0.0)
+  es = hebbjax.OpenES(population_size=10)
   state = es.init(jnp.asarray(np.random.default_rng(2).normal(size=7), jnp.float32))
   population = es.ask(jax.random.key(3), state)
   new_state, metrics = es.tell(state, population, jnp.full(10, value, jnp.float32))
@@ -193,12 +185,12 @@ def test_a_generation_that_ties_throughout_does_not_move_the_mean(value):
   assert int(metrics["nonfinite"]) == (0 if np.isfinite(value) else 10)
 
 
-def test_with_equal_returns_only_the_weight_decay_moves_the_mean():
-  es = hebbjax.OpenES(population_size=10, l2_coeff=0.01)
+def test_with_equal_returns_only_the_weight_decay_moves_the_mean(evaluate):
+  es = hebbjax.OpenES(population_size=10)
   theta = jnp.asarray(np.random.default_rng(4).normal(size=7), jnp.float32)
   state = es.init(theta)
   population = es.ask(jax.random.key(5), state)
-  evaluation = es.evaluate(state, population, lambda h: (jnp.float32(3.0), 0.0))
+  evaluation = evaluate(es, state, population, lambda h: jnp.float32(3.0), l2_coeff=0.01)
   new_state, _ = es.tell(state, population, evaluation.fitness)
   members = np.asarray(es.materialize(state, population), np.float64)
   penalty_only = -0.01 * (members ** 2).mean(1)                 # distinct: no ties left
@@ -209,7 +201,7 @@ def test_with_equal_returns_only_the_weight_decay_moves_the_mean():
 
 
 def test_the_update_does_not_depend_on_member_order_when_members_tie():
-  es = hebbjax.OpenES(population_size=8, l2_coeff=0.0)
+  es = hebbjax.OpenES(population_size=8)
   state = es.init(jnp.asarray(np.random.default_rng(6).normal(size=5), jnp.float32))
   population = es.ask(jax.random.key(7), state)
   fitness = jnp.array([1.0, 2.0, 2.0, 2.0, 0.5, 2.0, jnp.nan, 3.0])
@@ -225,7 +217,7 @@ def test_the_update_does_not_depend_on_member_order_when_members_tie():
 
 
 def test_nonfinite_fitness_ranks_last_ties_and_never_reaches_the_update():
-  es = hebbjax.OpenES(population_size=8, l2_coeff=0.0)
+  es = hebbjax.OpenES(population_size=8)
   state = es.init(jnp.zeros(5))
   population = es.ask(jax.random.key(0), state)
   fitness = jnp.array([1.0, jnp.nan, 3.0, jnp.inf, 2.0, -jnp.inf, 0.5, 4.0])
@@ -248,8 +240,9 @@ def expected_gradient_check(es, layout_size, generations_of_noise, theta, target
   def estimate(key):
     state = es.init(theta)
     population = es.ask(key, state)
-    fitness = es.evaluate(state, population, lambda h: (-jnp.sum((h - target) ** 2), 0.0))
-    return es.gradient(state, population, fitness.fitness)
+    fitness = jax.vmap(lambda i: -jnp.sum((es.member(state, population, i) - target) ** 2))(
+        jnp.arange(es.population_size))
+    return es.gradient(state, population, fitness)
 
   keys = jax.random.split(jax.random.key(seed), generations_of_noise)
   estimates = np.asarray(jax.jit(lambda k: jax.lax.map(estimate, k, batch_size=250))(keys),
@@ -271,7 +264,7 @@ def test_gradient_estimate_is_unbiased_without_antithetic_pairs():
   # E[f(θ + σε) ε] / σ = ∇f(θ) exactly for a quadratic (the baseline term f(θ)·ε averages out).
   target = jnp.linspace(-1.0, 1.0, 8)
   theta = target + alternating(8, 0.25)
-  es = hebbjax.OpenES(population_size=256, antithetic=False, l2_coeff=0.0,
+  es = hebbjax.OpenES(population_size=256, antithetic=False,
                       fitness_shaping="none")
   power = expected_gradient_check(es, 8, 4000, theta, target)
   assert power < 0.05      # a bias of 20 % of the gradient would be 4 standard errors
@@ -286,13 +279,14 @@ def test_low_rank_gradient_estimate_is_unbiased(antithetic):
   theta = target + alternating(layout.size, 0.1)
   # Without pairs the estimate is noisier: more members and generations for the same power.
   es = hebbjax.OpenES(population_size=64 if antithetic else 256, antithetic=antithetic,
-                      noise_rank=2, noise_layout=layout, l2_coeff=0.0, fitness_shaping="none")
+                      noise_rank=2, noise_layout=layout, fitness_shaping="none")
   power = expected_gradient_check(es, layout.size, 2000 if antithetic else 4000, theta, target)
   assert power < 0.05
 
 
 def test_weight_decay_covers_the_hebbian_coefficients_only():
-  from hebbjax.es import base
+  from hebbjax import es as es_lib
+  from hebbjax.es import evaluation as evaluation_lib
   from hebbjax.hebbian import conv, policies
   front = conv.ConvFrontEnd((6, 6, 2), (2,), kernel=3)
   policy = policies.PixelPolicy(front, hebbjax.HebbianPolicy((front.num_features, 3, 2)))
@@ -302,11 +296,13 @@ def test_weight_decay_covers_the_hebbian_coefficients_only():
   for strategy in ("openai", "evosax:SNES"):
     if strategy.startswith("evosax"):
       pytest.importorskip("evosax")
-    es = base.build({"strategy": strategy, "population_size": 4, "l2_coeff": 0.01},
-                    policy.layout, penalty_start=policy.penalty_start)
+    es = es_lib.build({"strategy": strategy, "population_size": 4}, policy.layout)
     state = es.init(h)
     population = es.ask(jax.random.key(1), state)
-    evaluation = es.evaluate(state, population, lambda h: (jnp.float32(0.0), 0.0))
+    evaluation = evaluation_lib.evaluate_members(
+        lambda i: es.member(state, population, i), lambda h: (jnp.float32(0.0), 0.0), 4,
+        settings=evaluation_lib.EvaluationSettings(l2_coeff=0.01),
+        penalty_start=policy.penalty_start)
     members = np.asarray(population.members if strategy.startswith("evosax")
                          else es.materialize(state, population), np.float64)
     np.testing.assert_allclose(np.asarray(evaluation.fitness),

@@ -19,7 +19,7 @@ def test_switch_phases_by_hand():
 
 def test_switch_step_only_within_the_horizon():
   config = meta.get_config("switch_cartpole,static")
-  assert adaptation.switch_step(experiment.build_task(config)) == 250
-  config.rollout.horizon = 200
+  assert adaptation.switch_step(experiment.build_task(config)) == 100
+  config.rollout.horizon = 100
   assert adaptation.switch_step(experiment.build_task(config)) is None
   assert adaptation.switch_step(experiment.build_task(meta.get_config("bandit,static"))) is None

@@ -1,17 +1,13 @@
 """`hebbjax evolve --distributed`: two processes on 127.0.0.1 (jax.distributed, gloo on CPU)
 evolve exactly as one process does, write their files once, and resume."""
 
-import os
-import socket
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import hebbjax
 from hebbjax import cli
 from hebbjax.run import metrics as metrics_lib
+from tiny_runs import run_processes
 
 TINY = [
     "--config.network.hidden=(8,)", "--config.es.population_size=16",
@@ -21,34 +17,11 @@ TINY = [
 TIMING = ("seconds", "env_steps_per_s")
 
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def run_two_processes(workdir, generations, *extra):
   """Both processes of a job, each with 2 emulated CPU devices (4 devices in all)."""
-  port = free_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "hebbjax.cli", "evolve", "--distributed",
-       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}",
-       f"--workdir={workdir}", f"--config.run.num_generations={generations}", *TINY, *extra],
-      # Run outside the repository, so `-m hebbjax.cli` imports the installed package, not the
-      # source folder (which lacks hebbjax.configs).
-      cwd=workdir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for i in (0, 1)]
-  outputs = []
-  try:
-    for proc in procs:
-      outputs.append(proc.communicate(timeout=300)[0])
-  finally:
-    for proc in procs:
-      proc.kill()
-  for proc, out in zip(procs, outputs):
-    assert proc.returncode == 0, out[-3000:]
-  return outputs
+  return run_processes(["evolve", f"--workdir={workdir}",
+                        f"--config.run.num_generations={generations}", *TINY, *extra],
+                       cwd=workdir.parent, device_count=2)
 
 
 def without_timing(records):

@@ -1,5 +1,6 @@
 """Episodes against the original code's episode, written out step by step in Python
-(``reference.original_episode``) over the same gymnax environment."""
+(``reference.original_episode``) over the same gymnax environment, with the parameter vector
+read by the documented layout (``reference.layer_planes``)."""
 
 import jax
 import jax.numpy as jnp
@@ -42,14 +43,14 @@ def reference_episode(h, key, env_name, policy, horizon):
   reset_key, weights_key, steps_key = jax.random.split(key, 3)
   obs, state = env.reset(reset_key, params)
   sizes = policy.layer_sizes
+  # h read by the documented layout (reference.layer_planes), not the library's.
   if isinstance(policy, hebbjax.HebbianPolicy):
     weights = initial_weights(policy, weights_key)
-    table = hebbjax.to_original(h, sizes, policy.rule).reshape(-1, hebbjax.coefficients_per_synapse(
-        policy.rule))
+    table = reference.original_table(h, sizes, len(hebbjax.RULES[policy.rule].coefficients))
     rows = np.cumsum([0] + [a * b for a, b in zip(sizes[:-1], sizes[1:])])
     tables = [table[rows[k]:rows[k + 1]] for k in range(len(sizes) - 1)]
   else:
-    weights, tables = [np.asarray(w) for w in policy.layout.unflatten(jnp.asarray(h))], None
+    weights, tables = [plane[0] for plane in reference.layer_planes(h, sizes, 1)], None
   stepper = gymnax_stepper(env, params, state, jax.random.split(steps_key, horizon),
                            spec.discrete)
   return reference.original_episode(

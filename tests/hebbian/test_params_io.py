@@ -1,7 +1,11 @@
+"""Parameter vectors on disk and in the original code's table, against the documented layout
+written out in ``reference.layer_planes`` / ``reference.original_table``."""
+
 import numpy as np
 import pytest
 
 import hebbjax
+import reference
 from hebbjax.hebbian import params_io
 
 SIZES = (4, 3, 2)
@@ -10,30 +14,23 @@ SIZES = (4, 3, 2)
 def test_count_and_round_trip():
   layout = hebbjax.coefficient_layout(SIZES, "ABCD_lr")
   assert layout.size == hebbjax.count_coefficients(SIZES, "ABCD_lr") == 5 * (4 * 3 + 3 * 2)
-  h = np.arange(layout.size, dtype=np.float32)
+  h = np.random.default_rng(0).normal(size=layout.size).astype(np.float32)
   arrays = layout.unflatten(h)
-  assert [a.shape for a in arrays] == [(5, 4, 3), (5, 3, 2)]
+  for got, want in zip(arrays, reference.layer_planes(h, SIZES, 5), strict=True):
+    np.testing.assert_array_equal(np.asarray(got, np.float64), want)
   np.testing.assert_array_equal(np.asarray(layout.flatten(arrays)), h)
   with pytest.raises(ValueError, match="flat.shape"):
     layout.unflatten(h[:-1])
 
 
-@pytest.mark.parametrize("rule", ["A", "ABCD_lr", "ABCD_lr_D_in_and_out"])
-def test_original_layout_is_pre_major_with_original_column_order(rule):
-  layout = hebbjax.coefficient_layout(SIZES, rule)
-  h = np.random.default_rng(1).normal(size=layout.size).astype(np.float32)
+@pytest.mark.parametrize("rule,k", [("A", 1), ("ABCD_lr", 5), ("ABCD_lr_D_in_and_out", 6)])
+def test_original_table_is_pre_major_with_original_column_order(rule, k):
+  h = np.random.default_rng(1).normal(size=k * (4 * 3 + 3 * 2)).astype(np.float32)
   table = hebbjax.to_original(h, SIZES, rule)
-  k = hebbjax.coefficients_per_synapse(rule)
-  planes = layout.unflatten(h)
-  row = 0
-  for layer, (n_pre, n_post) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-    for i in range(n_pre):
-      for j in range(n_post):
-        expected = np.asarray(planes[layer])[:, i, j]
-        got = table[row + i * n_post + j]
-        np.testing.assert_array_equal(np.atleast_1d(got), expected)
-    row += n_pre * n_post
-  assert table.shape == ((row,) if k == 1 else (row, k))
+  assert hebbjax.coefficients_per_synapse(rule) == k
+  want = reference.original_table(h, SIZES, k)
+  assert table.shape == ((4 * 3 + 3 * 2,) if k == 1 else (4 * 3 + 3 * 2, k))
+  np.testing.assert_array_equal(np.asarray(table, np.float64).reshape(want.shape), want)
   np.testing.assert_array_equal(hebbjax.from_original(table, SIZES, rule), h)
 
 
@@ -64,8 +61,7 @@ def test_export_import_round_trip_with_layout(tmp_path, kind, rule, suffix):
 
 def test_mat_file_reads_the_same_matrices_in_matlab_order(tmp_path):
   import scipy.io
-  layout = hebbjax.coefficient_layout(SIZES, "ABCD_lr")
-  h = np.random.default_rng(3).normal(size=layout.size).astype(np.float32)
+  h = np.random.default_rng(3).normal(size=5 * (4 * 3 + 3 * 2)).astype(np.float32)
   hebbjax.save_params(tmp_path / "p.mat", h, layer_sizes=SIZES, kind="hebbian", rule="ABCD_lr")
   mat = scipy.io.loadmat(tmp_path / "p.mat")
   flat, offset = mat["h"].ravel(), 0
@@ -78,13 +74,9 @@ def test_mat_file_reads_the_same_matrices_in_matlab_order(tmp_path):
     # MATLAB's reshape fills the first index fastest: NumPy's order="F".
     matlab_reshape = flat[offset:offset + n].reshape(shape, order="F")
     offset += n
-    start = sum(int(np.prod(s)) for s in layout.shapes[:k])
-    for c in range(5):
-      for i in range(n_pre):
-        for j in range(n_post):
-          # hebbjax stores plane c, synapse i -> j at c·n_pre·n_post + i·n_post + j.
-          expected = h[start + (c * n_pre + i) * n_post + j]
-          assert matlab_reshape[c, i, j] == expected == mat[f"layer{k + 1}"][c, i, j]
+    expected = reference.layer_planes(h, SIZES, 5)[k]
+    np.testing.assert_array_equal(matlab_reshape, expected)
+    np.testing.assert_array_equal(mat[f"layer{k + 1}"], expected)
 
 
 def test_edited_mat_file_is_imported_from_its_layers_and_vector(tmp_path):

@@ -112,9 +112,11 @@ def test_breakout_config_runs_a_generation_and_rejects_non_images():
   task = experiment.build_task(config)
   assert isinstance(task.policy, policies.PixelPolicy)
   es = experiment.build_es_for(config, task)
-  assert es.penalty_start == task.policy.front_end.layout.size   # kernels are not decayed
+  # The generation step's weight decay starts after the kernels (tests/evolution/test_generation).
+  assert task.policy.penalty_start == task.policy.front_end.layout.size
   state = es.init(task.policy.init_params(jax.random.key(0)))
-  state, metrics = evolution.make_generation_step(es, task)(state, jax.random.key(1))
+  state, metrics = evolution.make_generation_step(
+      es, task, evaluation=experiment.build_evaluation(config, task))(state, jax.random.key(1))
   assert np.isfinite(float(metrics["grad_norm"])) and int(metrics["nonfinite"]) == 0
   config.env.name = "CartPole-v1"
   with pytest.raises(ValueError, match="not images"):

@@ -95,3 +95,36 @@ def test_the_recompute_reuses_the_forward_pass_decisions():
   assert decided.shape == (1, 1, 1) and not bool(decided[0, 0, 0])
   flipped = reversible_sequence(f, g, params, x1, x2, keys, (~decided, None), has_aux=True)
   np.testing.assert_allclose(np.asarray(flipped[0]), 0.2, rtol=1e-6)
+
+
+def test_a_period_of_different_layers_is_the_layers_in_turn():
+  # Layer i is (f, g) for even i and (f2, g2, with a bias) for odd i: a stack of mixed kinds.
+  f2 = lambda params, x, key: jnp.sin(x @ params["w"] + params["b"])
+  g2 = lambda params, x, key: jnp.cos(x @ params["w"])
+  n = 6
+  even, odd = stacked(n // 2), stacked(n // 2, seed=1)
+  odd = ({**odd[0], "b": jnp.ones((n // 2, DIM))}, odd[1])
+  params = ((even[0], odd[0]), (even[1], odd[1]))
+  x1, x2 = jax.random.normal(jax.random.key(4), (2, 12, DIM))
+  keys = jax.random.split(jax.random.key(5), n)
+
+  def by_hand(params, x1, x2):   # the definition: the pairs one after another
+    for i in range(n):
+      j, r = i % 2, i // 2
+      fi, gi = ((f, g), (f2, g2))[j]
+      fk, gk = jax.random.split(keys[i])
+      take = lambda tree: jax.tree.map(lambda a: a[r], tree)
+      x1 = x1 + fi(take(params[0][j]), x2, fk)
+      x2 = x2 + gi(take(params[1][j]), x1, gk)
+    return jnp.sum(jnp.sin(x1) * x2)
+
+  def stack(params, x1, x2):
+    y1, y2 = reversible_sequence((f, f2), (g, g2), params, x1, x2, keys)
+    return jnp.sum(jnp.sin(y1) * y2)
+
+  np.testing.assert_allclose(float(stack(params, x1, x2)), float(by_hand(params, x1, x2)),
+                             rtol=1e-5)
+  got = jax.jit(jax.grad(stack, argnums=(0, 1, 2)))(params, x1, x2)
+  want = jax.grad(by_hand, argnums=(0, 1, 2))(params, x1, x2)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)

@@ -5,7 +5,7 @@ import pytest
 
 from hebbjax.configs import duplication
 from hebbjax.kernels import LSHSettings, buckets_for
-from hebbjax.layers import LSHSelfAttention, ReformerLM
+from hebbjax.layers import SelfAttention, ReformerLM
 from hebbjax.lm import experiment
 
 
@@ -37,7 +37,7 @@ def test_a_config_reaches_every_layer_as_one_object():
   config.model.n_buckets = 6
   model = experiment.build_model(config)
   layers = [block.f.layer for block in model.encoder.layers.blocks]
-  assert all(isinstance(layer, LSHSelfAttention) for layer in layers)
+  assert all(isinstance(layer, SelfAttention) for layer in layers)
   # attention_implementation="auto" is jax.lax on this CPU (no platform verified for Pallas)
   expected = LSHSettings(n_buckets=6, n_rounds=2, chunk_length=8, causal=True,
                          implementation="xla")

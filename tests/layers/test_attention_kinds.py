@@ -7,7 +7,7 @@ import pytest
 import reference
 from flax import nnx
 
-from hebbjax.layers import LSHSelfAttention, ReformerLM
+from hebbjax.layers import SelfAttention, ReformerLM
 
 DIM, HEADS, LENGTH = 8, 2, 12
 
@@ -29,7 +29,7 @@ def x_batch(batch=2, length=LENGTH):
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_local_layer_is_local_attention_per_head(causal):
-  layer = LSHSelfAttention(DIM, HEADS, attention="local", chunk_length=4, causal=causal,
+  layer = SelfAttention(DIM, HEADS, attention="local", chunk_length=4, causal=causal,
                            chunks_after=1, rngs=nnx.Rngs(0))
   x = x_batch()
   got = layer(x, key=jax.random.key(1))
@@ -40,7 +40,7 @@ def test_local_layer_is_local_attention_per_head(causal):
 
 
 def test_full_attention_by_call_and_by_construction_with_a_score_scale():
-  layer = LSHSelfAttention(DIM, HEADS, chunk_length=4, causal=True, score_scale=0.7,
+  layer = SelfAttention(DIM, HEADS, chunk_length=4, causal=True, score_scale=0.7,
                            rngs=nnx.Rngs(0))
   x = x_batch()
   got = layer(x, key=jax.random.key(1), attention="full")
@@ -55,7 +55,7 @@ def test_linear_layer_estimates_full_attention_better_with_more_features(score_s
   x = x_batch()
   errors = []
   for n_features in (8, 2048):
-    layer = LSHSelfAttention(DIM, HEADS, attention="linear", linear_features=n_features,
+    layer = SelfAttention(DIM, HEADS, attention="linear", linear_features=n_features,
                              chunk_length=4, causal=True, score_scale=score_scale,
                              rngs=nnx.Rngs(0))
     full = layer(x, key=jax.random.key(1), attention="full")
@@ -100,7 +100,7 @@ def test_gradients_flow_through_every_kind_in_the_reversible_stack():
 
 def test_bad_attention_is_one_line_naming_it():
   with pytest.raises(ValueError, match=r"^attention='sparse': expected one of lsh, full"):
-    LSHSelfAttention(DIM, HEADS, attention="sparse", rngs=nnx.Rngs(0))
-  layer = LSHSelfAttention(DIM, HEADS, rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match=r"^dense=True and attention='local': give one"):
-    layer(x_batch(), key=jax.random.key(0), dense=True, attention="local")
+    SelfAttention(DIM, HEADS, attention="sparse", rngs=nnx.Rngs(0))
+  layer = SelfAttention(DIM, HEADS, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r"^attention='sparse': expected one of lsh, full"):
+    layer(x_batch(), key=jax.random.key(0), attention="sparse")

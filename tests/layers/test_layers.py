@@ -11,7 +11,7 @@ import reference
 from flax import linen, nnx
 
 from hebbjax import lsh
-from hebbjax.layers import (AxialPositionalEmbedding, ChunkedFeedForward, LSHSelfAttention,
+from hebbjax.layers import (AxialPositionalEmbedding, ChunkedFeedForward, SelfAttention,
                             ReformerLM, lsh_attention_fn)
 
 DIM, HEADS, LENGTH = 8, 2, 8
@@ -34,7 +34,7 @@ def x_batch(batch=2, length=LENGTH, seed=0):
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_lsh_self_attention_with_one_chunk_is_dense_per_head(causal):
-  layer = LSHSelfAttention(DIM, HEADS, n_buckets=2, n_rounds=2, chunk_length=LENGTH,
+  layer = SelfAttention(DIM, HEADS, n_buckets=2, n_rounds=2, chunk_length=LENGTH,
                            causal=causal, rngs=nnx.Rngs(0))
   x = x_batch()
   got = layer(x, key=jax.random.key(1))
@@ -45,7 +45,7 @@ def test_lsh_self_attention_with_one_chunk_is_dense_per_head(causal):
 
 
 def test_lsh_self_attention_on_the_pallas_kernels_equals_the_lax_path():
-  build = lambda **kw: LSHSelfAttention(DIM, HEADS, n_buckets=4, n_rounds=2, chunk_length=2,
+  build = lambda **kw: SelfAttention(DIM, HEADS, n_buckets=4, n_rounds=2, chunk_length=2,
                                         causal=True, rngs=nnx.Rngs(0), **kw)
   x = x_batch()
   want = build(implementation="xla")(x, key=jax.random.key(1))
@@ -54,7 +54,7 @@ def test_lsh_self_attention_on_the_pallas_kernels_equals_the_lax_path():
 
 
 def test_linen_bridge_gives_the_same_layer():
-  bridged = nnx.bridge.to_linen(LSHSelfAttention, DIM, HEADS, n_buckets=2,
+  bridged = nnx.bridge.to_linen(SelfAttention, DIM, HEADS, n_buckets=2,
                                 chunk_length=LENGTH)
   x = x_batch(batch=1)[0]
   variables = bridged.init(jax.random.key(0), x, key=jax.random.key(1))
@@ -197,7 +197,7 @@ def test_drop_in_attention_fn_in_nnx_multi_head_attention():
 def test_heads_layers_and_calls_draw_different_rotations():
   x = x_batch()
   # Heads: two heads with the same projections hash alike only if they share a rotation.
-  layer = LSHSelfAttention(DIM, HEADS, n_buckets=8, chunk_length=2, rngs=nnx.Rngs(0))
+  layer = SelfAttention(DIM, HEADS, n_buckets=8, chunk_length=2, rngs=nnx.Rngs(0))
   for lin in (layer.qk, layer.value):
     half = lin.kernel[...][:, :DIM // HEADS]
     lin.kernel[...] = jnp.concatenate([half, half], axis=1)
@@ -251,23 +251,23 @@ def test_drop_in_attention_fn_in_linen_multi_head_attention():
 
 
 @pytest.mark.parametrize("build,match", [
-    (lambda: LSHSelfAttention(10, 4, rngs=nnx.Rngs(0)), "dim=10"),
-    (lambda: LSHSelfAttention(8, 2, n_buckets=3, rngs=nnx.Rngs(0)), "n_buckets=3"),
-    (lambda: LSHSelfAttention(8, 2, chunk_length=0, rngs=nnx.Rngs(0)), "chunk_length=0"),
-    (lambda: LSHSelfAttention(8, 2, dropout_rate=1.5, rngs=nnx.Rngs(0)), "dropout_rate=1.5"),
+    (lambda: SelfAttention(10, 4, rngs=nnx.Rngs(0)), "dim=10"),
+    (lambda: SelfAttention(8, 2, n_buckets=3, rngs=nnx.Rngs(0)), "n_buckets=3"),
+    (lambda: SelfAttention(8, 2, chunk_length=0, rngs=nnx.Rngs(0)), "chunk_length=0"),
+    (lambda: SelfAttention(8, 2, dropout_rate=1.5, rngs=nnx.Rngs(0)), "dropout_rate=1.5"),
     (lambda: ChunkedFeedForward(8, 0, rngs=nnx.Rngs(0)), "hidden=0"),
     (lambda: ReformerLM(16, 8, 2, 2, max_length=100, axial_shape=(8, 8), rngs=nnx.Rngs(0)),
      "axial_shape"),
     (lambda: ReformerLM(16, 8, 0, 2, max_length=16, rngs=nnx.Rngs(0)), "depth=0"),
     (lambda: lsh_attention_fn(n_buckets=5), "n_buckets=5"),
-    (lambda: LSHSelfAttention(8, 2, implementation="cuda", rngs=nnx.Rngs(0)),
+    (lambda: SelfAttention(8, 2, implementation="cuda", rngs=nnx.Rngs(0)),
      "implementation='cuda'"),
     (lambda: lsh_attention_fn(block_chunks=0), "block_chunks=0"),
-    (lambda: LSHSelfAttention(8, 2, chunks_before=-1, rngs=nnx.Rngs(0)), "chunks_before=-1"),
-    (lambda: LSHSelfAttention(8, 2, score_scale=0.0, rngs=nnx.Rngs(0)), "score_scale=0.0"),
-    (lambda: LSHSelfAttention(8, 2, attention_dropout=1.0, rngs=nnx.Rngs(0)),
+    (lambda: SelfAttention(8, 2, chunks_before=-1, rngs=nnx.Rngs(0)), "chunks_before=-1"),
+    (lambda: SelfAttention(8, 2, score_scale=0.0, rngs=nnx.Rngs(0)), "score_scale=0.0"),
+    (lambda: SelfAttention(8, 2, attention_dropout=1.0, rngs=nnx.Rngs(0)),
      "attention_dropout=1.0"),
-    (lambda: LSHSelfAttention(8, 2, dedup=True, concat_rounds=True, rngs=nnx.Rngs(0)),
+    (lambda: SelfAttention(8, 2, dedup=True, concat_rounds=True, rngs=nnx.Rngs(0)),
      "dedup=True"),
     (lambda: ReformerLM(16, 8, 1, 2, max_length=16, tie_embeddings=True, stream_merge="concat",
                         rngs=nnx.Rngs(0)), "tie_embeddings=True"),
@@ -286,7 +286,7 @@ def test_bad_call_arguments_are_named():
   with pytest.raises(ValueError, match="max_length=16"):
     model(jnp.zeros((1, 20), int), key=jax.random.key(0))
   with pytest.raises(ValueError, match="key=None"):
-    LSHSelfAttention(DIM, HEADS, rngs=nnx.Rngs(0))(x_batch(), key=None)
+    SelfAttention(DIM, HEADS, rngs=nnx.Rngs(0))(x_batch(), key=None)
 
 
 def test_one_bucket_one_chunk_lm_matches_the_same_weights_with_dense_attention():
@@ -294,7 +294,7 @@ def test_one_bucket_one_chunk_lm_matches_the_same_weights_with_dense_attention()
                      rngs=nnx.Rngs(0))
   tokens = jax.random.randint(jax.random.key(6), (2, 16), 0, 16)
   lsh = model(tokens, key=jax.random.key(7), n_rounds=3)
-  dense = model(tokens, key=jax.random.key(7), dense=True)
+  dense = model(tokens, key=jax.random.key(7), attention="full")
   np.testing.assert_allclose(np.asarray(lsh), np.asarray(dense), atol=1e-5)
 
 

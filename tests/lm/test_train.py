@@ -10,23 +10,11 @@ import pytest
 from hebbjax import cli
 from hebbjax.data import byte_corpus, duplication
 from hebbjax.run import metrics as metrics_lib
+from tiny_runs import train
 
 import pathlib
 
 CORPUS = pathlib.Path(__file__).parent.parent / "data" / "tiny_corpus.txt"
-
-TINY = ["--config.data.length=16", "--config.data.vocab_size=6", "--config.data.batch_size=8",
-        "--config.model.dim=16", "--config.model.num_heads=2", "--config.model.ff_hidden=32",
-        "--config.model.chunk_length=4", "--config.optim.warmup_steps=2",
-        "--config.optim.learning_rate=0.01", "--config.optim.schedule_steps=40",
-        "--config.run.eval_every=5",
-        "--config.run.eval_batches=1", "--config.run.checkpoint_every=5"]
-
-
-def train(workdir, steps, *extra, config="duplication:lsh2"):
-  return cli.main(["hebbjax", "train", f"--config={config}", f"--workdir={workdir}",
-                   f"--config.run.num_steps={steps}", *TINY, *extra])
-
 
 def without_timing(records):
   return [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_s")} for r in records]
@@ -85,7 +73,9 @@ def test_train_learns_and_resume_equals_uninterrupted(tmp_path, capsys):
   assert "trained with lsh2" in out and all(f"eval {s:>6}" in out
                                              for s in ("full", "lsh4", "local", "linear"))
   assert cli.main(["hebbjax", "eval", f"--workdir={full}", "--attention=sparse"]) == 2
-  assert "'sparse' is none of full, local, linear or lshN" in capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert "--attention=sparse: expected one of lsh, full, local, linear" in err
+  assert "or lsh followed by its hash rounds" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("variant", ["local", "linear"])
@@ -108,8 +98,8 @@ def test_a_full_attention_run_saved_before_model_attention_resumes_with_its_conf
   run = tmp_path / "old_full"
   assert train(run, 3, config="duplication:full") == 0
   saved = json.loads((run / workdir_lib.CONFIG_FILE).read_text())
-  assert saved["model"]["dense"] is True
-  for field in ("attention", "linear_features"):   # as saved before these fields existed
+  saved["model"]["dense"] = True                   # as saved before model.attention existed
+  for field in ("attention", "linear_features"):
     del saved["model"][field]
   (run / workdir_lib.CONFIG_FILE).write_text(json.dumps(saved))
   assert experiment.attention_of(workdir_lib.load_config(run)) == "full"
@@ -124,8 +114,12 @@ def test_a_run_saved_before_the_reformer_fields_resumes_as_it_ran(tmp_path, caps
   run = tmp_path / "old"
   assert train(run, 5) == 0
   saved = json.loads((run / workdir_lib.CONFIG_FILE).read_text())
-  for field in experiment.ADDED_LATER:   # as a run started before these fields existed
-    del saved["model"][field]
+  # As a run started before these fields existed: those at the value that reproduces it, and
+  # buckets_per_chunk, whose default has changed since.
+  for field, value in experiment.FIELDS_ADDED_LATER.items():
+    name = field.removeprefix("model.")
+    if name == "buckets_per_chunk" or saved["model"].get(name) == value:
+      saved["model"].pop(name, None)
   (run / workdir_lib.CONFIG_FILE).write_text(json.dumps(saved))
   old = workdir_lib.load_config(run)
   # Rebuilt from its saved config, the model is the one it trained: one bucket per chunk.
@@ -143,22 +137,61 @@ def test_time_budget_stops_training_early_with_a_final_evaluation(tmp_path):
   assert 1 <= len(log) < 500 and "eval_loss" in log[-1]
 
 
-def test_sample_continues_a_prompt_from_a_byte_model(tmp_path, capsys):
+def uncached_greedy_bytes(run, prompt: bytes, n: int) -> bytes:
+  """The restored model's greedy continuation, one full forward over the prefix per byte (the
+  reference of the cached ``sample``; its key is ``sample``'s for seed 0)."""
+  from flax import nnx
+  from hebbjax.lm.trainer import Trainer
+  from hebbjax.run import workdir as workdir_lib
+  trainer = Trainer(workdir_lib.load_config(run))
+  model = nnx.merge(trainer.graph, trainer.restore(run)[0]["params"])
+  tokens = list(prompt)
+  for _ in range(n):
+    logits = model(jax.numpy.asarray([tokens]), key=jax.random.key(0))
+    tokens.append(int(np.argmax(logits[0, -1])))
+  return bytes(tokens[len(prompt):])
+
+
+def test_sample_continues_a_prompt_from_a_byte_model_as_the_uncached_model(tmp_path, capsys):
   run = tmp_path / "bytes"
   assert cli.main(["hebbjax", "train", "--config=bytes_lm", f"--workdir={run}",
                    f"--config.data.corpus={CORPUS}", "--config.data.length=32",
                    "--config.data.batch_size=4", "--config.model.dim=16",
                    "--config.model.depth=1", "--config.model.num_heads=2",
                    "--config.model.ff_hidden=32", "--config.model.chunk_length=8",
+                   "--config.model.n_buckets=4",   # fixed: the uncached reference hashes alike
                    "--config.model.ff_chunk_length=8", "--config.optim.warmup_steps=1",
                    "--config.run.num_steps=3", "--config.optim.schedule_steps=3",
                    "--config.run.eval_every=3",
                    "--config.run.eval_batches=1", "--config.run.checkpoint_every=3"]) == 0
   assert "eval_bits_per_byte" in metrics_lib.read(run / "metrics.jsonl")[-1]
   capsys.readouterr()
-  assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--prompt=The ", "--length=5",
+  assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--prompt=The ", "--length=12",
                    "--temperature=0"]) == 0
-  assert capsys.readouterr().out.startswith("The ")
+  expected = uncached_greedy_bytes(run, b"The ", 12).decode("utf-8", errors="replace")
+  assert capsys.readouterr().out == f"The {expected}\n"
+  assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--prompt=The ", "--length=8",
+                   "--num-samples=3", "--top-k=5", "--top-p=0.9", "--seed=1"]) == 0
+  assert [line[:4] for line in capsys.readouterr().out.splitlines()] == ["The "] * 3
+  for flags, message in ((["--top-p=1.5"], "--top-p=1.5"), (["--length=40"], "--length=40"),
+                         (["--prompt="], "--prompt: empty"), (["--top-k=0"], "--top-k=0"),
+                         (["--num-samples=0"], "--num-samples=0"),
+                         (["--prompt-file=/no/such"], "--prompt-file=/no/such")):
+    assert cli.main(["hebbjax", "sample", f"--workdir={run}", *flags]) == 2, flags
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_sample_takes_and_prints_token_ids_for_other_runs(tmp_path, capsys):
+  run = tmp_path / "dup"
+  assert train(run, 3, config="duplication:local") == 0
+  capsys.readouterr()
+  assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--prompt=0 1 2", "--length=4",
+                   "--temperature=0"]) == 0
+  ids = capsys.readouterr().out.split()
+  assert ids[:3] == ["0", "1", "2"] and len(ids) == 7 and all(i.isdigit() for i in ids)
+  assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--prompt=abc"]) == 2
+  assert "not byte-level" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args,message", [
@@ -172,8 +205,6 @@ def test_sample_continues_a_prompt_from_a_byte_model(tmp_path, capsys):
     (["--config.model.stream_merge=sum"], "model.stream_merge='sum'"),
     (["--config.model.attention_dropout=1.5"], "model.attention_dropout=1.5"),
     (["--config.model.attention=sparse"], "model.attention='sparse': expected one of lsh"),
-    (["--config.model.attention=local", "--config.model.dense=True"],
-     "model.dense=True and model.attention='local'"),
     (["--config.model.linear_features=0"], "model.linear_features=0"),
 ])
 def test_bad_training_input_is_one_line_naming_the_field(tmp_path, capsys, args, message):

@@ -1,8 +1,9 @@
-"""Reference attentions: dense shared-QK attention and chunk-local attention without hashing.
+"""Dense shared-QK attention (the "full" kind) and chunk-local attention without hashing.
 
-They share LSH attention's conventions (:mod:`hebbjax.kernels.masks`) and serve as its test
-references and benchmark baselines: with one chunk spanning the sequence, or with rounds whose
-windows cover every key, LSH attention equals :func:`dense_attention`.
+They share LSH attention's conventions (:mod:`hebbjax.kernels.masks`) and are its baselines in
+benchmarks (the tests' independent references are NumPy, in ``tests/reference.py``): with one
+chunk spanning the sequence, or with rounds whose windows cover every key, LSH attention
+equals :func:`dense_attention`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from flax import struct
 
 import hebbjax
 import reference
-from hebbjax.configs import ORIGINAL_EPISODE_RULES
+from hebbjax.configs import ORIGINAL_EPISODE_SCORING
 from hebbjax.evolution import rollout
 
 OBS_DIM, ACTION_DIM = 3, 2
@@ -77,7 +77,7 @@ def run_both(family, rewards, dones=None, forward=None, max_steps=10_000, horizo
   policy = hebbjax.HebbianPolicy((OBS_DIM, 4, action_dim), coefficient_std=0.02,
                                  output_activation="tanh" if bullet else "raw",
                                  normalise=not bullet)
-  rules = rollout.EpisodeRules(**ORIGINAL_EPISODE_RULES[family])
+  rules = rollout.EpisodeScoring(**ORIGINAL_EPISODE_SCORING[family])
   h = policy.init_params(jax.random.key(3))
   env = ScriptedEnv(rewards, dones, forward, max_steps)
   key = jax.random.key(5)
@@ -144,14 +144,14 @@ def test_default_rules_end_at_done_and_pay_the_env_reward():
 
 def test_bad_rules_name_the_field():
   with pytest.raises(ValueError, match="rollout.grace_steps=-1"):
-    rollout.EpisodeRules(grace_steps=-1)
+    rollout.EpisodeScoring(grace_steps=-1)
   with pytest.raises(ValueError, match="rollout.reward='distance'"):
-    rollout.EpisodeRules(reward="distance")
+    rollout.EpisodeScoring(reward="distance")
   env, params, spec = hebbjax.make_env("CartPole-v1")
   policy = hebbjax.StaticPolicy((4, 2))
   with pytest.raises(ValueError, match="rollout.reward=forward: CartPole-v1"):
     hebbjax.episode_return(jnp.zeros(8), jax.random.key(0), env, params, spec, policy, 5,
-                           rollout.EpisodeRules(reward="forward"))
+                           rollout.EpisodeScoring(reward="forward"))
 
 
 def test_ant_config_uses_the_originals_conventions():
