@@ -2,7 +2,7 @@
 transformers' cached ``generate()``, on the same converted model.
 
     python benchmarks/generation.py [--contexts 1k,4k,16k,64k] [--batches 1,8]
-                                    [--stacks local,lsh] [--new-tokens 32]
+                                    [--stacks local,lsh] [--new-tokens 128]
                                     [--out docs/figures/generation] [--quick]
     python benchmarks/generation.py --score RUN_DIR      # cached vs parallel bits/byte
 
@@ -10,10 +10,11 @@ Model: an HF ``ReformerModelWithLMHead`` at random initialisation (width 256, 2 
 kind, 2 heads of 64, feed-forward 512, chunks of 64, LSH with 2 hashes and 2 buckets per chunk,
 axial positions), converted with :func:`hebbjax.lm.hf_reformer.convert`; ``local`` stacks are
 HF's local attention (hebbjax's ``local_qkv`` kind). For each context ``L`` the prompt fills it
-but the new tokens (``L - new_tokens`` tokens); per batch size:
+but the new tokens (``L - new_tokens - 1`` tokens); per batch size:
 
-* cached: ``hebbjax.lm.generate``, per token ``(t(n + 1) - t(1)) / n`` (the prompt's parallel
-  forward cancels), greedy, compiled beforehand;
+* cached: the loop of ``hebbjax.lm.generate`` (one ``decode_step`` and a greedy pick per
+  token) over ``new_tokens`` tokens from the prompt's cache, timed apart from the prompt's
+  parallel forward, compiled beforehand, divided by ``new_tokens``;
 * uncached: one jitted forward over ``[batch, L]``, what each new token cost before the cache
   (the old ``hebbjax sample``);
 * HF: ``generate(use_cache=True, do_sample=False)``, per token as for cached (torch CPU).
@@ -71,7 +72,7 @@ def measure(mode: str, stack: str, length: int, batch: int, new_tokens: int) -> 
   torch.set_num_threads(1)
   torch.manual_seed(0)
   hf = transformers.ReformerModelWithLMHead(hf_config(transformers, stack, length)).eval()
-  prompt = np.random.default_rng(0).integers(1, 256, (batch, length - new_tokens))
+  prompt = np.random.default_rng(0).integers(1, 256, (batch, length - new_tokens - 1))
   repeats = 1 if length * batch >= 65536 * 2 else 3
   if mode == "hf":
     ids = torch.tensor(prompt)
@@ -86,20 +87,34 @@ def measure(mode: str, stack: str, length: int, batch: int, new_tokens: int) -> 
   else:
     import jax
     import jax.numpy as jnp
-    from hebbjax.lm import generate, hf_reformer
+    from hebbjax.lm import generate, generation, hf_reformer
     model = hf_reformer.convert(hf)
     key = jax.random.key(0)
+    from flax import nnx
+    graph, state = nnx.split(model)
     if mode == "cached":
-      def run(n):
-        generate(model, prompt, max_new_tokens=n, key=key).block_until_ready()
-      run(1), run(new_tokens + 1)   # compile both
-      first, total = timed(lambda: run(1), repeats), timed(lambda: run(new_tokens + 1), repeats)
-      per_token = (total - first) / new_tokens
+      generate(model, prompt, max_new_tokens=new_tokens, key=key)   # the API runs end to end
+      logits, caches = jax.jit(lambda s, t: generation.prefill(nnx.merge(graph, s), t,
+                                                               key=key))(state, prompt)
+      start = prompt.shape[1]
+
+      @jax.jit
+      def decode(s, caches, token):   # what generate's loop does per token, timed alone
+        model = nnx.merge(graph, s)
+
+        def body(i, carry):
+          token, caches = carry
+          logits, caches = generation.decode_step(model, token, start + i, caches, key=key)
+          return jnp.argmax(logits, axis=-1).astype(jnp.int32), caches
+        return jax.lax.fori_loop(0, new_tokens, body, (token, caches))[0]
+
+      first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
+      decode(state, caches, first).block_until_ready()
+      per_token = timed(lambda: decode(state, caches, first).block_until_ready(),
+                        repeats) / new_tokens
     else:
-      from flax import nnx
-      graph, state = nnx.split(model)
       forward = jax.jit(lambda s, t: nnx.merge(graph, s)(t, key=key))
-      full = jnp.asarray(np.concatenate([prompt, prompt[:, :new_tokens]], axis=1))
+      full = jnp.asarray(np.concatenate([prompt, prompt[:, :new_tokens + 1]], axis=1))
       forward(state, full).block_until_ready()
       per_token = timed(lambda: forward(state, full).block_until_ready(), repeats)
   return {"mode": mode, "stack": stack, "length": length, "batch": batch,
@@ -170,7 +185,7 @@ def main(argv=None):
   parser.add_argument("--batches", default="1,8")
   parser.add_argument("--stacks", default="local,lsh")
   parser.add_argument("--modes", default="cached,uncached,hf")
-  parser.add_argument("--new-tokens", type=int, default=32)
+  parser.add_argument("--new-tokens", type=int, default=128)
   parser.add_argument("--out", default=str(common.HERE.parent / "docs/figures/generation"))
   parser.add_argument("--quick", action="store_true", help="1k only, batch 1, 8 new tokens")
   parser.add_argument("--score", help="a trained bytes_lm run: cached vs parallel bits/byte")

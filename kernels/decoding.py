@@ -4,7 +4,7 @@ A causal model's token at position ``t`` depends only on positions ``<= t``, so 
 needs, per layer, only what the earlier tokens left behind. For each kind here:
 
 * ``*_fill(...)`` builds the cache of one head of one sequence from the prompt's vectors
-  (fixed shapes, sized by ``max_length``);
+  (fixed shapes: sized by ``max_length``, or for local attention by its window);
 * ``*_step(cache, ..., position)`` attends with the token at ``position`` (the last one so far)
   and returns ``(out [dim_v], cache)`` with that token added.
 
@@ -63,7 +63,8 @@ def _attend(q, keys, values, key_positions, visible, position, *, self_mask: boo
 # -- full --------------------------------------------------------------------------------------
 
 class KeysValues(NamedTuple):
-  """Every cached position's key ``[max_length, dim]`` and value ``[max_length, dim_v]``."""
+  """Cached keys ``[slots, dim]`` and values ``[slots, dim_v]``: every position up to
+  ``max_length`` (full attention), or a ring of the last window's (local attention)."""
   keys: jax.Array
   values: jax.Array
 
@@ -87,12 +88,22 @@ def full_step(cache: KeysValues, qk: jax.Array, v: jax.Array, position, *,
 
 # -- local -------------------------------------------------------------------------------------
 
-def local_fill(q: jax.Array, k: jax.Array, v: jax.Array, *, max_length: int,
-               shared_qk: bool) -> KeysValues:
-  """Cache of local attention: the prompt's keys (unit keys with ``shared_qk``) and values."""
+def local_window(chunk_length: int, chunks_before: int) -> int:
+  """Positions a causal local query can see: its chunk and ``chunks_before`` before it."""
+  return (chunks_before + 1) * chunk_length
+
+
+def local_fill(q: jax.Array, k: jax.Array, v: jax.Array, *, chunk_length: int,
+               chunks_before: int, shared_qk: bool) -> KeysValues:
+  """Cache of local attention: a ring of the last :func:`local_window` positions' keys (unit
+  keys with ``shared_qk``) and values, position ``p`` in slot ``p mod window``; its size does not
+  depend on ``max_length``."""
   del q
+  window = local_window(chunk_length, chunks_before)
   keys = masks.normalise_keys(k) if shared_qk else k
-  return KeysValues(_padded(keys, max_length), _padded(v, max_length))
+  last = jnp.arange(max(0, k.shape[0] - window), k.shape[0])
+  ring = lambda x: jnp.zeros((window,) + x.shape[1:], x.dtype).at[last % window].set(x[last])
+  return KeysValues(ring(keys), ring(v))
 
 
 def local_step(cache: KeysValues, q: jax.Array, k: jax.Array, v: jax.Array, position, *,
@@ -102,17 +113,19 @@ def local_step(cache: KeysValues, q: jax.Array, k: jax.Array, v: jax.Array, posi
   unit keys, self-mask, no wrap) or :func:`~hebbjax.kernels.local_qkv_attention` (``wrap``)
   computes it causally over the prefix: ``(out [dim_v], cache)``.
 
-  Only the ``(chunks_before + 1)·chunk_length`` positions up to the query's chunk are read (a
-  wrapping window over few chunks sees a chunk once per offset that lands on it: its keys'
-  weights are multiplied as the kernel's repeated chunks multiply them).
+  The window is the ``(chunks_before + 1)·chunk_length`` positions up to the query's chunk, one
+  per ring slot (a wrapping window over few chunks sees a chunk once per offset that lands on
+  it: its keys' weights are multiplied as the kernel's repeated chunks multiply them).
   """
   c = chunk_length
-  cache = KeysValues(_write(cache.keys, masks.normalise_keys(k) if shared_qk else k, position),
-                     _write(cache.values, v, position))
+  window = cache.keys.shape[0]
+  slot = position % window
+  cache = KeysValues(_write(cache.keys, masks.normalise_keys(k) if shared_qk else k, slot),
+                     _write(cache.values, v, slot))
   n_chunks = position // c + 1
   query_chunk = position // c
-  positions = (query_chunk - chunks_before) * c + jnp.arange((chunks_before + 1) * c)
-  index = jnp.clip(positions, 0, cache.keys.shape[0] - 1)
+  start = (query_chunk - chunks_before) * c
+  positions = start + (jnp.arange(window) - start) % window      # slot s holds this position
   key_chunk = positions // c
   offsets = range(-chunks_before, chunks_after + 1)
   if wrap:
@@ -123,9 +136,8 @@ def local_step(cache: KeysValues, q: jax.Array, k: jax.Array, v: jax.Array, posi
                     & (key_chunk <= query_chunk + chunks_after)).astype(jnp.int32)
   visible = (positions >= 0) & (positions <= position) & (multiplicity > 0)
   offset = jnp.log(jnp.maximum(multiplicity, 1).astype(_SCORE))
-  out, _ = _attend(q, jnp.take(cache.keys, index, axis=0), jnp.take(cache.values, index, axis=0),
-                   positions, visible, position, self_mask=shared_qk,
-                   scale=_scale(score_scale, q.shape[-1]), offset=offset)
+  out, _ = _attend(q, cache.keys, cache.values, positions, visible, position,
+                   self_mask=shared_qk, scale=_scale(score_scale, q.shape[-1]), offset=offset)
   return out.astype(v.dtype), cache
 
 

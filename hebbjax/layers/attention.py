@@ -191,9 +191,10 @@ def _full_step(cache, qk, v, position, *, key, settings, options, max_length):
 
 def _local_decoder(shared_qk: bool) -> Decoder:
   def fill(*vectors, key, settings, options, max_length):
-    del key, settings, options
+    del key, options, max_length
     q, k, v = (vectors[0], vectors[0], vectors[1]) if shared_qk else vectors
-    return decoding.local_fill(q, k, v, max_length=max_length, shared_qk=shared_qk), None
+    return decoding.local_fill(q, k, v, chunk_length=settings.chunk_length,
+                               chunks_before=settings.chunks_before, shared_qk=shared_qk), None
 
   def step(cache, *vectors, key, settings, options, max_length):
     del key, options, max_length

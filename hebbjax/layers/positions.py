@@ -49,7 +49,11 @@ class AxialPositionalEmbedding(nnx.Module):
     if length > math.prod(self.shape):
       raise ValueError(f"length={length}: longer than shape={self.shape} supports "
                        f"({math.prod(self.shape)} positions)")
-    positions = jnp.arange(length)
+    return self.at(jnp.arange(length))
+
+  def at(self, positions: jax.Array) -> jax.Array:
+    """``[..., sum(dims)]`` for int ``positions`` ``[...]`` (each below ``prod(shape)``): only
+    the rows asked for (one position per generated token)."""
     parts, stride = [], math.prod(self.shape)
     for size, table in zip(self.shape, self.tables):
       stride //= size

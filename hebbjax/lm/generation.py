@@ -112,8 +112,7 @@ def decode_step(model: ReformerLM, token: jax.Array, position, caches, *, key: j
   caches)`` with the token added to every layer's cache."""
   blocks = list(model.encoder.layers.blocks)
   x = model.embed(token)
-  table = model.positions(model.max_length)
-  x = x + jax.lax.dynamic_index_in_dim(table, position, 0, keepdims=False).astype(x.dtype)
+  x = x + model.positions.at(position).astype(x.dtype)
   x1 = x2 = x
   new_caches = []
   for block, (f_key, g_key), cache in zip(blocks, _block_keys(key, len(blocks)), caches):

@@ -79,12 +79,13 @@ def test_lsh_step_is_the_definition_over_each_prefix(case):
 def test_local_steps_are_the_definitions_over_each_prefix(before):
   q, k, v = vectors(1)
   c = 4
-  shared = stepped(lambda q_, v_: decoding.local_fill(q_, q_, v_, max_length=MAX_LENGTH,
-                                                      shared_qk=True),
+  shared = stepped(lambda q_, v_: decoding.local_fill(q_, q_, v_, chunk_length=c,
+                                                      chunks_before=before, shared_qk=True),
                    lambda cache, q_, v_, t: decoding.local_step(
                        cache, q_, q_, v_, t, chunk_length=c, chunks_before=before,
                        chunks_after=0, shared_qk=True, wrap=False), q, v)
-  separate = stepped(lambda q_, k_, v_: decoding.local_fill(q_, k_, v_, max_length=MAX_LENGTH,
+  separate = stepped(lambda q_, k_, v_: decoding.local_fill(q_, k_, v_, chunk_length=c,
+                                                            chunks_before=before,
                                                             shared_qk=False),
                      lambda cache, q_, k_, v_, t: decoding.local_step(
                          cache, q_, k_, v_, t, chunk_length=c, chunks_before=before,

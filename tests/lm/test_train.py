@@ -177,7 +177,7 @@ def test_sample_continues_a_prompt_from_a_byte_model_as_the_uncached_model(tmp_p
                          (["--prompt="], "--prompt: empty"), (["--top-k=0"], "--top-k=0"),
                          (["--num-samples=0"], "--num-samples=0"),
                          (["--prompt-file=/no/such"], "--prompt-file=/no/such")):
-    assert cli.main(["hebbjax", "sample", f"--workdir={run}", *flags]) == 2, flags
+    assert cli.main(["hebbjax", "sample", f"--workdir={run}", "--length=8", *flags]) == 2, flags
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
 
