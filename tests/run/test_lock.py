@@ -40,7 +40,7 @@ def wait_for_steps(proc, workdir, steps: int, timeout: float = 180) -> None:
 def messages(stderr: str) -> list[str]:
   """stderr without the progress bar's redraws."""
   return [line for line in stderr.replace("\r", "\n").splitlines()
-          if line.strip() and "CartPole-v1:" not in line]
+          if line.strip() and not line.startswith("hebbian CartPole-v1")]
 
 
 def test_second_writer_is_refused_and_ctrl_c_prints_the_resume_command(tmp_path, capsys):
