@@ -487,8 +487,10 @@ class SelfAttention(nnx.Module):
 
     per_head = jax.vmap(one, in_axes=(0,) + (1,) * len(vectors))        # over heads
     cache, ids = jax.vmap(per_head, in_axes=(None,) + (0,) * len(vectors))(head_keys, *vectors)
-    out = self(x, key=key, n_rounds=n_rounds, buckets=ids, deterministic=True)
-    return out, cache
+    # The prompt's own attention from the same projections (as __call__ without dropout).
+    out, _ = self._heads(vectors, None, jax.random.split(key)[0], None, settings,
+                         self.attention, ids)
+    return self.out(out.reshape(batch, length, -1)), cache
 
   def decode(self, x: jax.Array, cache, position, *, key: jax.Array, max_length: int,
              n_rounds: Optional[int] = None):
